@@ -1,0 +1,43 @@
+// The LeNet-style feature network behind FID (shared/design/REFERENCE-MODELS.md):
+// 128 features from the penultimate layer, 20 class logits (MNIST 0-9, Fashion 10-19).
+
+import { type Graph, type Value } from '../src/graph/ir.js';
+import * as o from '../src/graph/ops.js';
+import * as nn from '../src/graph/nn.js';
+import { buildTrainStep, type StepGraph } from '../src/graph/step.js';
+import type { OptimizerSpec } from '../src/graph/optim.js';
+
+export interface FeatureParams { c1: nn.Conv2d; c2: nn.Conv2d; fc: nn.Linear; out: nn.Linear }
+
+export function featureParams(g: Graph, classes = 20): FeatureParams {
+  return {
+    c1: nn.conv2dParams(g, 'feat.c1', 1, 32, 3, 1, 1),
+    c2: nn.conv2dParams(g, 'feat.c2', 32, 64, 3, 1, 1),
+    fc: nn.linearParams(g, 'feat.fc', 64 * 7 * 7, 128),
+    out: nn.linearParams(g, 'feat.out', 128, classes),
+  };
+}
+
+export function featureNet(x: Value, p: FeatureParams): { features: Value; logits: Value } {
+  const n = x.shape[0]!;
+  let h = o.maxPool(o.relu(nn.conv2d(x, p.c1)), [2, 2]); // [N, 32, 14, 14]
+  h = o.maxPool(o.relu(nn.conv2d(h, p.c2)), [2, 2]); // [N, 64, 7, 7]
+  const features = o.relu(nn.linear(o.reshape(h, [n, 64 * 49]), p.fc)); // [N, 128]
+  return { features, logits: nn.linear(features, p.out) };
+}
+
+export function featureParamList(p: FeatureParams): Value[] {
+  return [p.c1, p.c2, p.fc, p.out].flatMap((l) => [l.w, l.b!]);
+}
+
+export function buildFeatureStep(g: Graph, batch: number, classes = 20, optimizer: OptimizerSpec = { kind: 'adam' }): StepGraph {
+  const p = featureParams(g, classes);
+  const x = g.input('x', [batch, 1, 28, 28]);
+  const labels = g.input('labels', [batch, classes]);
+  const { logits } = featureNet(x, p);
+  const loss = nn.crossEntropy(logits, labels);
+  // A sample counts as correct when its label's logit is the row maximum.
+  const isMax = o.cast(o.equal(logits, o.reduceMax(logits, [1], 1)), 'float32');
+  const correct = o.sumAll(o.mul(o.stopGradient(isMax), labels));
+  return buildTrainStep(g, { name: 'features_step', loss, groups: [{ params: featureParamList(p) }], optimizer, metrics: { correct } });
+}

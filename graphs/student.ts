@@ -1,0 +1,149 @@
+// Student: a beta-VAE with a task-conditional prior p(z|u), a task head q(u|x) and an InfoNCE
+// term over two augmented views, as in shared/design/REFERENCE-MODELS.md.
+
+import { Graph, type Value } from '../src/graph/ir.js';
+import * as o from '../src/graph/ops.js';
+import * as nn from '../src/graph/nn.js';
+import { buildTrainStep, type StepGraph } from '../src/graph/step.js';
+import { emitModel, type EmittedModel } from '../src/graph/onnx.js';
+import type { OptimizerSpec } from '../src/graph/optim.js';
+
+export interface StudentArch {
+  zDim: number;
+  tasks: number;
+  hidden: number;
+}
+
+export interface StudentLoss {
+  beta: number;
+  temperature: number;
+  contrastiveWeight: number;
+}
+
+export const referenceStudent: StudentArch = { zDim: 32, tasks: 2, hidden: 256 };
+export const referenceStudentLoss: StudentLoss = { beta: 4, temperature: 0.5, contrastiveWeight: 1 };
+
+export interface EncoderParams { c1: nn.Conv2d; c2: nn.Conv2d; fc: nn.Linear; head: nn.Linear; task: nn.Linear }
+export interface DecoderParams { fc1: nn.Linear; fc2: nn.Linear; ct1: nn.Conv2d; ct2: nn.Conv2d }
+export interface PriorParams { mu: Value; logvar: Value }
+
+export function encoderParams(g: Graph, a: StudentArch): EncoderParams {
+  return {
+    c1: nn.conv2dParams(g, 'enc.c1', 1, 32, 4, 2, 1),
+    c2: nn.conv2dParams(g, 'enc.c2', 32, 64, 4, 2, 1),
+    fc: nn.linearParams(g, 'enc.fc', 64 * 7 * 7, a.hidden),
+    head: nn.linearParams(g, 'enc.head', a.hidden, 2 * a.zDim),
+    task: nn.linearParams(g, 'enc.task', a.hidden, a.tasks),
+  };
+}
+
+export function decoderParams(g: Graph, a: StudentArch): DecoderParams {
+  return {
+    fc1: nn.linearParams(g, 'dec.fc1', a.zDim + a.tasks, a.hidden),
+    fc2: nn.linearParams(g, 'dec.fc2', a.hidden, 64 * 7 * 7),
+    ct1: nn.convTranspose2dParams(g, 'dec.ct1', 64, 32, 4, 2, 1),
+    ct2: nn.convTranspose2dParams(g, 'dec.ct2', 32, 1, 4, 2, 1),
+  };
+}
+
+export function priorParams(g: Graph, a: StudentArch): PriorParams {
+  return {
+    mu: g.param('prior.mu', [a.tasks, a.zDim], { kind: 'normal', std: 1 }),
+    logvar: g.param('prior.logvar', [a.tasks, a.zDim], { kind: 'zeros' }),
+  };
+}
+
+export interface Encoded { mu: Value; logvar: Value; taskLogits: Value; h: Value }
+
+export function encode(x: Value, p: EncoderParams): Encoded {
+  const n = x.shape[0]!;
+  let h = o.relu(nn.conv2d(x, p.c1)); // [N, 32, 14, 14]
+  h = o.relu(nn.conv2d(h, p.c2)); // [N, 64, 7, 7]
+  h = o.relu(nn.linear(o.reshape(h, [n, 64 * 49]), p.fc)); // [N, hidden]
+  const stats = nn.linear(h, p.head); // [N, 2z]
+  const z = stats.shape[1]! / 2;
+  return {
+    mu: o.slice(stats, [0, 0], [n, z]),
+    logvar: o.slice(stats, [0, z], [n, 2 * z]),
+    taskLogits: nn.linear(h, p.task),
+    h,
+  };
+}
+
+/** Pixel logits [N, 1, 28, 28] from z [N, zDim] and the task one-hot [N, T]. */
+export function decode(z: Value, task: Value, p: DecoderParams): Value {
+  const n = z.shape[0]!;
+  let h = o.relu(nn.linear(o.concat([z, task], 1), p.fc1));
+  h = o.relu(nn.linear(h, p.fc2));
+  h = o.reshape(h, [n, 64, 7, 7]); // [N, 64, 7, 7]
+  h = o.relu(nn.convTranspose2d(h, p.ct1)); // [N, 32, 14, 14]
+  return nn.convTranspose2d(h, p.ct2); // [N, 1, 28, 28]
+}
+
+/** KL(N(mu, e^logvar) || N(pmu, e^plogvar)) summed over latent dims, averaged over the batch. */
+export function gaussianKl(mu: Value, logvar: Value, pmu: Value, plogvar: Value): Value {
+  const d = o.sub(mu, pmu);
+  const t = o.div(o.add(o.exp(logvar), o.mul(d, d)), o.exp(plogvar));
+  const kl = o.mul(o.add(o.sub(plogvar, logvar), o.sub(t, 1)), 0.5);
+  return o.div(o.sumAll(kl), mu.shape[0]!);
+}
+
+/** InfoNCE over two views: row i of view 1 should pick row i of view 2 among the batch. */
+export function infoNce(m1: Value, m2: Value, temperature: number): Value {
+  const n = m1.shape[0]!;
+  const unit = (m: Value) => o.div(m, nn.l2Norm(m, [1], 1e-12));
+  const sim = o.div(o.gemm(unit(m1), unit(m2), 0, 1), temperature); // [N, N]
+  const eye = m1.graph.constant(Float32Array.from({ length: n * n }, (_, i) => (i % (n + 1) === 0 ? 1 : 0)), [n, n]);
+  return nn.crossEntropy(sim, eye);
+}
+
+export interface StudentBatch { x: Value; task: Value; view1: Value; view2: Value; noise: Value }
+
+export function studentInputs(g: Graph, a: StudentArch, batch: number): StudentBatch {
+  return {
+    x: g.input('x', [batch, 1, 28, 28]),
+    task: g.input('task', [batch, a.tasks]),
+    view1: g.input('view1', [batch, 1, 28, 28]),
+    view2: g.input('view2', [batch, 1, 28, 28]),
+    noise: g.input('noise', [batch, a.zDim]),
+  };
+}
+
+export function studentLoss(b: StudentBatch, enc: EncoderParams, dec: DecoderParams, prior: PriorParams, l: StudentLoss): Record<string, Value> {
+  const n = b.x.shape[0]!;
+  const q = encode(b.x, enc);
+  const z = o.add(q.mu, o.mul(o.exp(o.mul(q.logvar, 0.5)), b.noise));
+  const recon = o.div(nn.bceWithLogitsSum(decode(z, b.task, dec), b.x), n);
+  const kl = gaussianKl(q.mu, q.logvar, o.gemm(b.task, prior.mu), o.gemm(b.task, prior.logvar));
+  const taskCe = nn.crossEntropy(q.taskLogits, b.task);
+  const nce = infoNce(encode(b.view1, enc).mu, encode(b.view2, enc).mu, l.temperature);
+  const loss = o.add(o.add(recon, o.mul(kl, l.beta)), o.add(taskCe, o.mul(nce, l.contrastiveWeight)));
+  return { loss, recon, kl, task_ce: taskCe, infonce: nce };
+}
+
+export function allStudentParams(enc: EncoderParams, dec: DecoderParams, prior: PriorParams): Value[] {
+  const lin = (l: nn.Linear | nn.Conv2d) => [l.w, ...(l.b ? [l.b] : [])];
+  return [
+    ...[enc.c1, enc.c2, enc.fc, enc.head, enc.task].flatMap(lin),
+    ...[dec.fc1, dec.fc2, dec.ct1, dec.ct2].flatMap(lin),
+    prior.mu,
+    prior.logvar,
+  ];
+}
+
+export function buildStudentStep(g: Graph, a: StudentArch, l: StudentLoss, batch: number, optimizer: OptimizerSpec = { kind: 'adam' }): StepGraph {
+  const enc = encoderParams(g, a);
+  const dec = decoderParams(g, a);
+  const prior = priorParams(g, a);
+  const { loss, ...metrics } = studentLoss(studentInputs(g, a, batch), enc, dec, prior, l);
+  return buildTrainStep(g, { name: 'student_step', loss: loss!, groups: [{ params: allStudentParams(enc, dec, prior) }], optimizer, metrics });
+}
+
+/** The servable decoder: z [N, zDim], task one-hot [N, T] -> pixels [N, 1, 28, 28] in [0, 1]. */
+export function emitDecoderInference(a: StudentArch, n: number, weights: ReadonlyMap<string, Float32Array>): EmittedModel {
+  const g = new Graph();
+  const dec = decoderParams(g, a);
+  const z = g.input('z', [n, a.zDim]);
+  const task = g.input('task', [n, a.tasks]);
+  return emitModel(g, { outputs: { images: o.sigmoid(decode(z, task, dec)) }, bake: weights, name: 'decoder' });
+}

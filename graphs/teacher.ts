@@ -1,0 +1,205 @@
+// Teacher expert: a WGAN-GP generator (spectral norm per layer) and critic, as in
+// shared/design/REFERENCE-MODELS.md. Plain functions over the graph builder.
+
+import { Graph, type Value } from '../src/graph/ir.js';
+import * as o from '../src/graph/ops.js';
+import * as nn from '../src/graph/nn.js';
+import { gradients } from '../src/graph/autodiff.js';
+import { buildTrainStep, type StepGraph } from '../src/graph/step.js';
+import { emitModel, type EmittedModel } from '../src/graph/onnx.js';
+import type { OptimizerSpec } from '../src/graph/optim.js';
+
+export interface TeacherArch {
+  zDim: number;
+  /** Channels of the generator's 7x7 feature map (128 in the reference). */
+  genWidth: number;
+  /** Channels of the critic's first conv (64 in the reference; the second has twice as many). */
+  criticWidth: number;
+  /** Spectral norm on [fc, deconv1, deconv2]. */
+  spectralNorm: readonly [boolean, boolean, boolean];
+}
+
+export const referenceTeacher: TeacherArch = { zDim: 64, genWidth: 128, criticWidth: 64, spectralNorm: [true, true, true] };
+
+export interface GeneratorParams {
+  fc: nn.Linear;
+  ct1: nn.Conv2d;
+  ct2: nn.Conv2d;
+  /** Power-iteration vectors, one per spectrally normalised layer. */
+  u: (Value | null)[];
+}
+
+export function generatorParams(g: Graph, a: TeacherArch, prefix = 'G'): GeneratorParams {
+  const w = a.genWidth;
+  const fc = nn.linearParams(g, `${prefix}.fc`, a.zDim, w * 7 * 7);
+  const ct1 = nn.convTranspose2dParams(g, `${prefix}.ct1`, w, w / 2, 4, 2, 1);
+  const ct2 = nn.convTranspose2dParams(g, `${prefix}.ct2`, w / 2, 1, 4, 2, 1);
+  // u has the length of the weight's dim 0 (Linear: out) or dim 1 (ConvTranspose: out channels).
+  const rows = [w * 7 * 7, w / 2, 1];
+  const u = a.spectralNorm.map((on, i) => (on ? g.buffer(`${prefix}.sn${i}.u`, [rows[i]!], { kind: 'normal', std: 1 }) : null));
+  return { fc, ct1, ct2, u };
+}
+
+export interface GeneratorOut {
+  images: Value; // [N, 1, 28, 28] in [-1, 1]
+  bufferUpdates: Map<Value, Value>;
+}
+
+/** `frozen`: use the weights as given (already normalised, e.g. baked for inference). */
+export function generator(z: Value, p: GeneratorParams, frozen = false): GeneratorOut {
+  const n = z.shape[0]!;
+  const bufferUpdates = new Map<Value, Value>();
+  const weight = (w: Value, i: number, dim: number): Value => {
+    const u = p.u[i];
+    if (!u || frozen) return w;
+    const sn = nn.spectralNorm(w, u, dim);
+    bufferUpdates.set(u, sn.u);
+    return sn.w;
+  };
+  const width = p.fc.w.shape[0]! / 49;
+  let h = o.relu(nn.linear(z, p.fc, weight(p.fc.w, 0, 0)));
+  h = o.reshape(h, [n, width, 7, 7]); // [N, C, 7, 7]
+  h = o.relu(nn.convTranspose2d(h, p.ct1, weight(p.ct1.w, 1, 1))); // [N, C/2, 14, 14]
+  const images = o.tanh(nn.convTranspose2d(h, p.ct2, weight(p.ct2.w, 2, 1))); // [N, 1, 28, 28]
+  return { images, bufferUpdates };
+}
+
+export interface CriticParams {
+  c1: nn.Conv2d;
+  c2: nn.Conv2d;
+  fc: nn.Linear;
+}
+
+export function criticParams(g: Graph, a: TeacherArch, prefix = 'D'): CriticParams {
+  const w = a.criticWidth;
+  return {
+    c1: nn.conv2dParams(g, `${prefix}.c1`, 1, w, 4, 2, 1),
+    c2: nn.conv2dParams(g, `${prefix}.c2`, w, 2 * w, 4, 2, 1),
+    fc: nn.linearParams(g, `${prefix}.fc`, 2 * w * 7 * 7, 1),
+  };
+}
+
+/** Critic scores [N, 1]; `features` is the flattened last conv activation [N, 2w*7*7]. */
+export function critic(x: Value, p: CriticParams): { score: Value; features: Value } {
+  const n = x.shape[0]!;
+  let h = o.leakyRelu(nn.conv2d(x, p.c1), 0.2); // [N, w, 14, 14]
+  h = o.leakyRelu(nn.conv2d(h, p.c2), 0.2); // [N, 2w, 7, 7]
+  const features = o.reshape(h, [n, h.size / n]); // [N, 2w*49]
+  return { score: nn.linear(features, p.fc), features };
+}
+
+/** lambda * mean((||dD(x_hat)/dx_hat||_2 - 1)^2), x_hat = eps*real + (1-eps)*fake. */
+export function gradientPenalty(p: CriticParams, real: Value, fake: Value, eps: Value, lambda: number): Value {
+  const xHat = o.add(o.mul(eps, real), o.mul(o.sub(1, eps), fake));
+  const [dx] = gradients(o.sumAll(critic(xHat, p).score), [xHat]);
+  const norm = nn.l2Norm(dx!, [1, 2, 3], 1e-12); // [N, 1, 1, 1]
+  const dev = o.sub(norm, 1);
+  return o.mul(o.meanAll(o.mul(dev, dev)), lambda);
+}
+
+export interface TeacherTraining {
+  batch: number;
+  gpLambda: number;
+  optimizer: OptimizerSpec;
+}
+
+export const referenceTraining: TeacherTraining = { batch: 64, gpLambda: 10, optimizer: { kind: 'adam', beta1: 0.5, beta2: 0.9 } };
+
+export function buildCriticStep(g: Graph, a: TeacherArch, t: TeacherTraining): StepGraph {
+  const b = t.batch;
+  const D = criticParams(g, a);
+  const real = g.input('real', [b, 1, 28, 28]);
+  const fake = g.input('fake', [b, 1, 28, 28]);
+  const eps = g.input('eps', [b, 1, 1, 1]);
+  const scores = critic(o.concat([real, fake], 0), D).score; // [2B, 1]
+  const dReal = o.meanAll(o.slice(scores, [0, 0], [b, 1]));
+  const dFake = o.meanAll(o.slice(scores, [b, 0], [2 * b, 1]));
+  const gp = gradientPenalty(D, real, fake, eps, t.gpLambda);
+  const wasserstein = o.sub(dReal, dFake);
+  const loss = o.add(o.neg(wasserstein), gp);
+  return buildTrainStep(g, {
+    name: 'critic_step',
+    loss,
+    groups: [{ params: [D.c1.w, D.c1.b!, D.c2.w, D.c2.b!, D.fc.w, D.fc.b!] }],
+    optimizer: t.optimizer,
+    metrics: { wasserstein, gp },
+  });
+}
+
+export function buildGeneratorStep(g: Graph, a: TeacherArch, t: TeacherTraining): StepGraph {
+  const G = generatorParams(g, a);
+  const D = criticParams(g, a);
+  const z = g.input('z', [t.batch, a.zDim]);
+  const { images, bufferUpdates } = generator(z, G);
+  const loss = o.neg(o.meanAll(critic(images, D).score));
+  return buildTrainStep(g, {
+    name: 'generator_step',
+    loss,
+    groups: [{ params: [G.fc.w, G.fc.b!, G.ct1.w, G.ct1.b!, G.ct2.w, G.ct2.b!] }],
+    optimizer: t.optimizer,
+    bufferUpdates,
+  });
+}
+
+/** The servable generator: z [N, zDim] -> images [N, 1, 28, 28] in [0, 1], weights baked in. */
+export function emitGeneratorInference(a: TeacherArch, n: number, weights: ReadonlyMap<string, Float32Array>): EmittedModel {
+  const g = new Graph();
+  const G = generatorParams(g, { ...a, spectralNorm: [false, false, false] });
+  const z = g.input('z', [n, a.zDim]);
+  const images = o.add(o.mul(generator(z, G, true).images, 0.5), 0.5);
+  return emitModel(g, { outputs: { images }, bake: weights, name: 'generator' });
+}
+
+/**
+ * The generator's weights with spectral norm applied (W / sigma, sigma from the stored u as
+ * PyTorch's eval mode does), so the inference graph needs no normalisation ops.
+ */
+export function normalizedGeneratorWeights(a: TeacherArch, get: (name: string) => Float32Array, prefix = 'G'): Map<string, Float32Array> {
+  const w = a.genWidth;
+  const layers: [string, number[], number][] = [
+    [`${prefix}.fc.weight`, [w * 49, a.zDim], 0],
+    [`${prefix}.ct1.weight`, [w, w / 2, 4, 4], 1],
+    [`${prefix}.ct2.weight`, [w / 2, 1, 4, 4], 1],
+  ];
+  const out = new Map<string, Float32Array>();
+  for (const name of ['fc', 'ct1', 'ct2']) out.set(`${prefix}.${name}.bias`, get(`${prefix}.${name}.bias`));
+  layers.forEach(([name, shape, dim], i) => {
+    const weight = get(name);
+    out.set(name, a.spectralNorm[i] ? scaleBySigma(weight, shape, dim, get(`${prefix}.sn${i}.u`)) : weight);
+  });
+  return out;
+}
+
+function scaleBySigma(w: Float32Array, shape: number[], dim: number, uRaw: Float32Array): Float32Array {
+  const uNorm = Math.hypot(...uRaw) + 1e-12;
+  const u = Float64Array.from(uRaw, (x) => x / uNorm);
+  // Element (r, c) of the matrix view [shape[dim], rest] for dim 0 or 1 of a row-major tensor.
+  const rows = shape[dim]!;
+  const inner = shape.slice(2).reduce((x, y) => x * y, 1);
+  const at = (flat: number): [number, number] => {
+    if (dim === 0) return [Math.floor(flat / (w.length / rows)), 0];
+    const d0 = Math.floor(flat / (shape[1]! * inner));
+    const d1 = Math.floor(flat / inner) % shape[1]!;
+    return [d1, d0];
+  };
+  const cols = w.length / rows;
+  const colOf = (flat: number, r: number): number => {
+    if (dim === 0) return flat - r * cols;
+    const d0 = Math.floor(flat / (shape[1]! * inner));
+    return d0 * inner + (flat % inner);
+  };
+  const v = new Float64Array(cols);
+  for (let f = 0; f < w.length; f++) {
+    const [r] = at(f);
+    v[colOf(f, r)]! += w[f]! * u[r]!;
+  }
+  const vn = Math.hypot(...v) + 1e-12;
+  const wv = new Float64Array(rows);
+  for (let f = 0; f < w.length; f++) {
+    const [r] = at(f);
+    wv[r]! += (w[f]! * v[colOf(f, r)]!) / vn;
+  }
+  let sigma = 0;
+  for (let r = 0; r < rows; r++) sigma += u[r]! * wv[r]!;
+  return Float32Array.from(w, (x) => x / sigma);
+}

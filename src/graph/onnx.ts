@@ -1,0 +1,164 @@
+// Serialisation of the IR to ONNX through the official onnx.proto schema (onnx-proto's
+// protobufjs classes). One function per protobuf message; the IR knows nothing of this.
+
+import onnxProto from 'onnx-proto';
+import { type DType, type Graph, type Shape, type TensorData, type Value } from './ir.js';
+import { type LowerCtx, type OpRule, type Prim, rules } from './ops.js';
+
+const { onnx } = onnxProto;
+
+/** The one opset every emitted graph uses. */
+export const OPSET = 17;
+export const IR_VERSION = 8;
+
+const dataType: Record<DType, number> = { float32: onnx.TensorProto.DataType.FLOAT, int64: onnx.TensorProto.DataType.INT64, bool: onnx.TensorProto.DataType.BOOL };
+
+export interface EmitOptions {
+  /** Graph outputs by name. */
+  outputs: Record<string, Value>;
+  /** Leaves to bake in as initializers (e.g. trained weights for an inference graph), by leaf name. */
+  bake?: ReadonlyMap<string, TensorData>;
+  /** Order of graph inputs by leaf name; leaves not listed follow in creation order. */
+  inputOrder?: readonly string[];
+  name?: string;
+  docString?: string;
+}
+
+export interface EmittedModel {
+  bytes: Uint8Array;
+  inputs: { name: string; shape: number[]; dtype: DType }[];
+  outputs: { name: string; shape: number[]; dtype: DType }[];
+  nodeCount: number;
+}
+
+export function tensorProto(name: string, data: TensorData, shape: Shape, dtype: DType): onnxProto.onnx.ITensorProto {
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  return { name, dims: [...shape], dataType: dataType[dtype], rawData: bytes.slice() };
+}
+
+export function valueInfo(name: string, shape: Shape, dtype: DType): onnxProto.onnx.IValueInfoProto {
+  return {
+    name,
+    type: { tensorType: { elemType: dataType[dtype], shape: { dim: shape.map((d) => ({ dimValue: d })) } } },
+  };
+}
+
+export function attributeProto(name: string, v: number | readonly number[] | string): onnxProto.onnx.IAttributeProto {
+  const T = onnx.AttributeProto.AttributeType;
+  if (typeof v === 'string') return { name, type: T.STRING, s: new TextEncoder().encode(v) };
+  if (typeof v === 'number') return Number.isInteger(v) && name !== 'alpha' ? { name, type: T.INT, i: v } : { name, type: T.FLOAT, f: v };
+  return { name, type: T.INTS, ints: [...v] };
+}
+
+/** Lowers the part of the graph that the outputs need into an ONNX ModelProto. */
+export function emitModel(g: Graph, opts: EmitOptions): EmittedModel {
+  const needed = new Set<number>();
+  const stack = Object.values(opts.outputs).map((v) => v.id);
+  while (stack.length) {
+    const id = stack.pop()!;
+    if (needed.has(id)) continue;
+    needed.add(id);
+    for (const i of g.nodes[id]!.inputs) stack.push(i.id);
+  }
+  const names = new Map<number, string>();
+  const nodes: onnxProto.onnx.INodeProto[] = [];
+  const initializers: onnxProto.onnx.ITensorProto[] = [];
+  const inputs: EmittedModel['inputs'] = [];
+  const intConsts = new Map<string, string>();
+  let temp = 0;
+
+  // An op's tensor takes the output's name when it is the first output to claim it.
+  const outputNameOf = new Map<number, string>();
+  for (const [name, v] of Object.entries(opts.outputs)) {
+    if (v.op !== 'Input' && v.op !== 'Constant' && !outputNameOf.has(v.id)) outputNameOf.set(v.id, name);
+  }
+
+  const leaves = [...needed].map((id) => g.nodes[id]!).filter((v) => v.op === 'Input');
+  const order = new Map((opts.inputOrder ?? []).map((n, i) => [n, i]));
+  leaves.sort((a, b) => (order.get(String(a.attrs.name)) ?? 1e9 + a.id) - (order.get(String(b.attrs.name)) ?? 1e9 + b.id));
+  for (const v of leaves) {
+    const name = String(v.attrs.name);
+    names.set(v.id, name);
+    const baked = opts.bake?.get(name);
+    if (baked) initializers.push(tensorProto(name, baked, v.shape, v.dtype));
+    else inputs.push({ name, shape: [...v.shape], dtype: v.dtype });
+  }
+
+  const ctxFor = (v: Value, out: string): LowerCtx => ({
+    inputs: v.inputs.map((i) => names.get(i.id)!),
+    output: out,
+    node(opType, ins, outs, attrs = {}) {
+      nodes.push({
+        opType,
+        input: [...ins],
+        output: [...outs],
+        name: `${opType}_${nodes.length}`,
+        attribute: Object.entries(attrs).map(([k, a]) => attributeProto(k, a)),
+      });
+    },
+    ints(values) {
+      const key = `i:${values.join(',')}`;
+      let name = intConsts.get(key);
+      if (!name) {
+        name = `const_i64_${intConsts.size}`;
+        intConsts.set(key, name);
+        initializers.push(tensorProto(name, BigInt64Array.from(values, (x) => BigInt(x)), [values.length], 'int64'));
+      }
+      return name;
+    },
+    floats(values) {
+      const key = `f:${values.join(',')}`;
+      let name = intConsts.get(key);
+      if (!name) {
+        name = `const_f32_${intConsts.size}`;
+        intConsts.set(key, name);
+        initializers.push(tensorProto(name, Float32Array.from(values), [values.length], 'float32'));
+      }
+      return name;
+    },
+    temp: (hint) => `${hint}_t${temp++}`,
+  });
+
+  for (const id of [...needed].sort((a, b) => a - b)) {
+    const v = g.nodes[id]!;
+    if (v.op === 'Input') continue;
+    if (v.op === 'Constant') {
+      const name = `const_${v.id}`;
+      names.set(v.id, name);
+      initializers.push(tensorProto(name, g.constants.get(v.id)!, v.shape, v.dtype));
+      continue;
+    }
+    const name = outputNameOf.get(v.id) ?? `${v.op}_${v.id}`;
+    names.set(v.id, name);
+    const rule = (rules as Record<string, OpRule<Prim>>)[v.op]!;
+    rule.lower(ctxFor(v, name), v.attrs as never, v);
+  }
+
+  const outputs: EmittedModel['outputs'] = [];
+  for (const [name, v] of Object.entries(opts.outputs)) {
+    const src = names.get(v.id)!;
+    if (src !== name) nodes.push({ opType: 'Identity', input: [src], output: [name], name: `Identity_out_${outputs.length}` });
+    outputs.push({ name, shape: [...v.shape], dtype: v.dtype });
+  }
+
+  const model = onnx.ModelProto.create({
+    irVersion: IR_VERSION,
+    producerName: 'lifelong-gen',
+    producerVersion: '0.1.0',
+    docString: opts.docString ?? '',
+    opsetImport: [{ domain: '', version: OPSET }],
+    graph: {
+      name: opts.name ?? 'graph',
+      node: nodes,
+      initializer: initializers,
+      input: inputs.map((i) => valueInfo(i.name, i.shape, i.dtype)),
+      output: outputs.map((o) => valueInfo(o.name, o.shape, o.dtype)),
+    },
+  });
+  return { bytes: onnx.ModelProto.encode(model).finish(), inputs, outputs, nodeCount: nodes.length };
+}
+
+/** Parses ONNX bytes back into a plain object (for the round-trip test and tooling). */
+export function decodeModel(bytes: Uint8Array): onnxProto.onnx.ModelProto {
+  return onnx.ModelProto.decode(bytes);
+}

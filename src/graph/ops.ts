@@ -1,0 +1,572 @@
+// The primitives. Each one is declared once: its shape rule, its ONNX lowering and its
+// gradient rule side by side. Gradient rules build graph values with the ops below, so
+// the set is closed under differentiation (gradients of gradients need nothing extra).
+// Broadcasting gradients are reduced back to each input's shape in one place: autodiff.ts.
+
+import {
+  type Attrs,
+  type DType,
+  type NodeSpec,
+  type Shape,
+  type Value,
+  broadcastShapes,
+  fmtShape,
+  setInferHook,
+  ShapeError,
+  sizeOf,
+} from './ir.js';
+
+type Ints = readonly number[];
+type NoAttrs = Record<string, never>;
+type Reduce = { axes: Ints; keepdims: 0 | 1 };
+type ConvAttrs = { strides: Ints; pads: Ints; dilations: Ints };
+
+export interface PrimAttrs {
+  Add: NoAttrs; Sub: NoAttrs; Mul: NoAttrs; Div: NoAttrs; Pow: NoAttrs;
+  Neg: NoAttrs; Exp: NoAttrs; Log: NoAttrs; Sqrt: NoAttrs; Abs: NoAttrs; Sign: NoAttrs;
+  Tanh: NoAttrs; Sigmoid: NoAttrs; Relu: NoAttrs; LeakyRelu: { alpha: number };
+  Greater: NoAttrs; Less: NoAttrs; Equal: NoAttrs; Where: NoAttrs; Cast: { to: DType };
+  MatMul: NoAttrs; Gemm: { transA: 0 | 1; transB: 0 | 1 };
+  Reshape: { shape: Ints }; Transpose: { perm: Ints }; Concat: { axis: number };
+  Slice: { starts: Ints; ends: Ints }; Pad: { pads: Ints }; Expand: { shape: Ints };
+  ReduceSum: Reduce; ReduceMean: Reduce; ReduceMax: Reduce;
+  Conv: ConvAttrs; ConvTranspose: ConvAttrs & { outputPadding: Ints };
+  MaxPool: { kernel: Ints; strides: Ints };
+  Gather: NoAttrs; OneHot: { depth: number };
+  Identity: NoAttrs; StopGradient: NoAttrs;
+}
+export type Prim = keyof PrimAttrs;
+
+/** What a lowering sees: names of its tensors and a way to add ONNX nodes and int64 constants. */
+export interface LowerCtx {
+  readonly inputs: readonly string[];
+  readonly output: string;
+  node(opType: string, inputs: readonly string[], outputs: readonly string[], attrs?: Record<string, number | Ints | string>): void;
+  ints(values: Ints): string;
+  floats(values: Ints): string;
+  temp(hint: string): string;
+}
+
+export interface GradArgs<K extends Prim> {
+  readonly inputs: readonly Value[];
+  readonly output: Value;
+  readonly attrs: PrimAttrs[K];
+}
+
+export interface OpRule<K extends Prim> {
+  infer(inputs: readonly Value[], attrs: PrimAttrs[K]): NodeSpec;
+  lower(ctx: LowerCtx, attrs: PrimAttrs[K], v: Value): void;
+  /** Vector-Jacobian product: one entry per input, null where no gradient flows. Absent: not differentiable. */
+  grad?: (dy: Value, args: GradArgs<K>) => (Value | null)[];
+}
+
+// ---------------------------------------------------------------- shape helpers
+
+function fail(op: string, msg: string): never {
+  throw new ShapeError(`${op}: ${msg}`);
+}
+
+function arity(op: string, inputs: readonly Value[], n: number, m = n): void {
+  if (inputs.length < n || inputs.length > m) fail(op, `expects ${n === m ? n : `${n}-${m}`} inputs, got ${inputs.length}`);
+}
+
+function float(op: string, x: Value, what = 'input'): void {
+  if (x.dtype !== 'float32') fail(op, `${what} ${x} must be float32, got ${x.dtype}`);
+}
+
+function elementwise(op: string, inputs: readonly Value[]): NodeSpec {
+  arity(op, inputs, 1);
+  float(op, inputs[0]!);
+  return { shape: inputs[0]!.shape, dtype: 'float32' };
+}
+
+function broadcast(op: string, inputs: readonly Value[], dtype?: DType): NodeSpec {
+  arity(op, inputs, 2);
+  const [a, b] = inputs as [Value, Value];
+  if (a.dtype !== b.dtype) fail(op, `input A ${fmtShape(a.shape)} is ${a.dtype} but input B ${fmtShape(b.shape)} is ${b.dtype}`);
+  const shape = broadcastShapes(a.shape, b.shape);
+  if (!shape) fail(op, `input A of shape ${fmtShape(a.shape)} does not broadcast with input B of shape ${fmtShape(b.shape)}`);
+  return { shape, dtype: dtype ?? a.dtype };
+}
+
+function normAxes(op: string, axes: Ints, rank: number): number[] {
+  return axes.map((a) => {
+    const b = a < 0 ? a + rank : a;
+    if (b < 0 || b >= rank) fail(op, `axis ${a} is out of range for rank ${rank}`);
+    return b;
+  });
+}
+
+function reduceInfer(op: string) {
+  return (inputs: readonly Value[], a: Reduce): NodeSpec => {
+    arity(op, inputs, 1);
+    const x = inputs[0]!;
+    const axes = normAxes(op, a.axes, x.rank);
+    const shape = a.keepdims ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !axes.includes(i));
+    return { shape, dtype: x.dtype };
+  };
+}
+
+function convOut(size: number, k: number, s: number, d: number, p0: number, p1: number): number {
+  return Math.floor((size + p0 + p1 - ((k - 1) * d + 1)) / s) + 1;
+}
+
+function convTOut(size: number, k: number, s: number, d: number, p0: number, p1: number, op: number): number {
+  return s * (size - 1) + op + ((k - 1) * d + 1) - p0 - p1;
+}
+
+function checkConv(op: string, inputs: readonly Value[], wantWChannels: (x: Shape, w: Shape) => [number, number]): void {
+  arity(op, inputs, 2, 3);
+  const [x, w, b] = inputs as [Value, Value, Value | undefined];
+  float(op, x, 'input X');
+  float(op, w, 'input W');
+  if (x.rank !== 4) fail(op, `input X must be [N, C, H, W], got ${fmtShape(x.shape)}`);
+  if (w.rank !== 4) fail(op, `input W must be rank 4, got ${fmtShape(w.shape)}`);
+  const [got, want] = wantWChannels(x.shape, w.shape);
+  if (got !== want) fail(op, `input X ${fmtShape(x.shape)} has ${want} channels but input W ${fmtShape(w.shape)} expects ${got}`);
+  if (b && (b.rank !== 1 || b.shape[0] !== (op === 'Conv' ? w.shape[0] : w.shape[1]))) {
+    fail(op, `bias B ${fmtShape(b.shape)} does not match W ${fmtShape(w.shape)}`);
+  }
+}
+
+const onnxType: Record<DType, number> = { float32: 1, int64: 7, bool: 9 };
+
+// ---------------------------------------------------------------- lowering helpers
+
+const simple = (opType: string) => (ctx: LowerCtx) => ctx.node(opType, ctx.inputs, [ctx.output]);
+
+// ---------------------------------------------------------------- the registry
+
+export const rules: { [K in Prim]: OpRule<K> } = {
+  Add: { infer: (i) => broadcast('Add', i), lower: simple('Add'), grad: (dy) => [dy, dy] },
+  Sub: { infer: (i) => broadcast('Sub', i), lower: simple('Sub'), grad: (dy) => [dy, neg(dy)] },
+  Mul: {
+    infer: (i) => broadcast('Mul', i),
+    lower: simple('Mul'),
+    grad: (dy, { inputs: [a, b] }) => [mul(dy, b!), mul(dy, a!)],
+  },
+  Div: {
+    infer: (i) => broadcast('Div', i),
+    lower: simple('Div'),
+    grad: (dy, { inputs: [, b], output }) => [div(dy, b!), neg(div(mul(dy, output), b!))],
+  },
+  Pow: {
+    infer: (i) => broadcast('Pow', i),
+    lower: simple('Pow'),
+    grad: (dy, { inputs: [x, p], output }) => [
+      mul(dy, mul(p!, pow(x!, sub(p!, 1)))),
+      p!.op === 'Constant' ? null : mul(dy, mul(output, log(x!))),
+    ],
+  },
+  Neg: { infer: (i) => elementwise('Neg', i), lower: simple('Neg'), grad: (dy) => [neg(dy)] },
+  Exp: { infer: (i) => elementwise('Exp', i), lower: simple('Exp'), grad: (dy, { output }) => [mul(dy, output)] },
+  Log: { infer: (i) => elementwise('Log', i), lower: simple('Log'), grad: (dy, { inputs: [x] }) => [div(dy, x!)] },
+  Sqrt: {
+    infer: (i) => elementwise('Sqrt', i),
+    lower: simple('Sqrt'),
+    grad: (dy, { output }) => [div(mul(dy, 0.5), output)],
+  },
+  Abs: { infer: (i) => elementwise('Abs', i), lower: simple('Abs'), grad: (dy, { inputs: [x] }) => [mul(dy, sign(x!))] },
+  // Zero derivative almost everywhere: no gradient flows, which keeps relu'' = 0 exact.
+  Sign: { infer: (i) => elementwise('Sign', i), lower: simple('Sign'), grad: () => [null] },
+  Tanh: {
+    infer: (i) => elementwise('Tanh', i),
+    lower: simple('Tanh'),
+    grad: (dy, { output }) => [mul(dy, sub(1, mul(output, output)))],
+  },
+  Sigmoid: {
+    infer: (i) => elementwise('Sigmoid', i),
+    lower: simple('Sigmoid'),
+    grad: (dy, { output }) => [mul(dy, mul(output, sub(1, output)))],
+  },
+  Relu: { infer: (i) => elementwise('Relu', i), lower: simple('Relu'), grad: (dy, { output }) => [mul(dy, sign(output))] },
+  LeakyRelu: {
+    infer: (i) => elementwise('LeakyRelu', i),
+    lower: (ctx, a) => ctx.node('LeakyRelu', ctx.inputs, [ctx.output], { alpha: a.alpha }),
+    // slope = |LeakyRelu(sign(x))|: 1 where x > 0, alpha where x < 0, built from three cheap unary ops.
+    grad: (dy, { inputs: [x], attrs }) => [mul(dy, abs(leakyRelu(sign(x!), attrs.alpha)))],
+  },
+  Greater: { infer: (i) => broadcast('Greater', i, 'bool'), lower: simple('Greater') },
+  Less: { infer: (i) => broadcast('Less', i, 'bool'), lower: simple('Less') },
+  Equal: { infer: (i) => broadcast('Equal', i, 'bool'), lower: simple('Equal') },
+  Where: {
+    infer: (inputs) => {
+      arity('Where', inputs, 3);
+      const [c, a, b] = inputs as [Value, Value, Value];
+      if (c.dtype !== 'bool') fail('Where', `condition ${c} must be bool`);
+      const ab = broadcast('Where', [a, b]);
+      const shape = broadcastShapes(c.shape, ab.shape);
+      if (!shape) fail('Where', `condition ${fmtShape(c.shape)} does not broadcast with ${fmtShape(ab.shape)}`);
+      return { shape, dtype: ab.dtype };
+    },
+    lower: simple('Where'),
+    // A float mask and a Mul are cheaper in onnxruntime than Where against a broadcast zero.
+    grad: (dy, { inputs: [c] }) => {
+      const m = cast(c!, 'float32');
+      return [null, mul(dy, m), mul(dy, sub(1, m))];
+    },
+  },
+  Cast: {
+    infer: (inputs, a) => (arity('Cast', inputs, 1), { shape: inputs[0]!.shape, dtype: a.to }),
+    lower: (ctx, a) => ctx.node('Cast', ctx.inputs, [ctx.output], { to: onnxType[a.to] }),
+    grad: (dy, { inputs: [x] }) => [x!.dtype === 'float32' ? dy : null],
+  },
+  MatMul: {
+    infer: (inputs) => {
+      arity('MatMul', inputs, 2);
+      const [a, b] = inputs as [Value, Value];
+      float('MatMul', a, 'input A');
+      float('MatMul', b, 'input B');
+      if (a.rank < 2 || b.rank < 2) fail('MatMul', `inputs must have rank >= 2, got A ${fmtShape(a.shape)} and B ${fmtShape(b.shape)}`);
+      const [m, k] = a.shape.slice(-2) as [number, number];
+      const [k2, n] = b.shape.slice(-2) as [number, number];
+      if (k !== k2) fail('MatMul', `inner dimensions differ: A ${fmtShape(a.shape)} and B ${fmtShape(b.shape)}`);
+      const batch = broadcastShapes(a.shape.slice(0, -2), b.shape.slice(0, -2));
+      if (!batch) fail('MatMul', `batch dimensions of A ${fmtShape(a.shape)} and B ${fmtShape(b.shape)} do not broadcast`);
+      return { shape: [...batch, m, n], dtype: 'float32' };
+    },
+    lower: simple('MatMul'),
+    grad: (dy, { inputs: [a, b] }) => [matmul(dy, swapLast(b!)), matmul(swapLast(a!), dy)],
+  },
+  Gemm: {
+    infer: (inputs, at) => {
+      arity('Gemm', inputs, 2, 3);
+      const [a, b, c] = inputs as [Value, Value, Value | undefined];
+      if (a.rank !== 2 || b.rank !== 2) fail('Gemm', `A ${fmtShape(a.shape)} and B ${fmtShape(b.shape)} must be 2-D`);
+      const [m, k] = at.transA ? [a.shape[1]!, a.shape[0]!] : [a.shape[0]!, a.shape[1]!];
+      const [k2, n] = at.transB ? [b.shape[1]!, b.shape[0]!] : [b.shape[0]!, b.shape[1]!];
+      if (k !== k2) fail('Gemm', `inner dimensions differ: A ${fmtShape(a.shape)} (transA=${at.transA}) and B ${fmtShape(b.shape)} (transB=${at.transB})`);
+      if (c && !broadcastShapes(c.shape, [m, n])?.every((d, i) => d === [m, n][i])) {
+        fail('Gemm', `C ${fmtShape(c.shape)} does not broadcast to [${m}, ${n}]`);
+      }
+      return { shape: [m, n], dtype: 'float32' };
+    },
+    lower: (ctx, a) => ctx.node('Gemm', ctx.inputs, [ctx.output], { transA: a.transA, transB: a.transB }),
+    grad: (dy, { inputs: [a, b, c], attrs: { transA, transB } }) => {
+      // Y = A'B' + C with A' = transA ? A^T : A and B' likewise.
+      const da = transA ? (transB ? gemm(b!, dy, 1, 1) : gemm(b!, dy, 0, 1)) : transB ? gemm(dy, b!, 0, 0) : gemm(dy, b!, 0, 1);
+      const db = transB ? (transA ? gemm(dy, a!, 1, 1) : gemm(dy, a!, 1, 0)) : transA ? gemm(a!, dy, 0, 0) : gemm(a!, dy, 1, 0);
+      return c ? [da, db, dy] : [da, db];
+    },
+  },
+  Reshape: {
+    infer: (inputs, a) => {
+      arity('Reshape', inputs, 1);
+      const x = inputs[0]!;
+      if (sizeOf(a.shape) !== x.size) fail('Reshape', `cannot reshape input ${fmtShape(x.shape)} (${x.size} elements) to ${fmtShape(a.shape)}`);
+      return { shape: a.shape, dtype: x.dtype };
+    },
+    lower: (ctx, a) => ctx.node('Reshape', [ctx.inputs[0]!, ctx.ints(a.shape)], [ctx.output]),
+    grad: (dy, { inputs: [x] }) => [reshape(dy, x!.shape)],
+  },
+  Transpose: {
+    infer: (inputs, a) => {
+      arity('Transpose', inputs, 1);
+      const x = inputs[0]!;
+      const sorted = [...a.perm].sort((p, q) => p - q);
+      if (a.perm.length !== x.rank || sorted.some((p, i) => p !== i)) fail('Transpose', `perm [${a.perm.join(', ')}] is not a permutation for input ${fmtShape(x.shape)}`);
+      return { shape: a.perm.map((p) => x.shape[p]!), dtype: x.dtype };
+    },
+    lower: (ctx, a) => ctx.node('Transpose', ctx.inputs, [ctx.output], { perm: a.perm }),
+    grad: (dy, { attrs: { perm } }) => {
+      const inv: number[] = [];
+      perm.forEach((p, i) => (inv[p] = i));
+      return [transpose(dy, inv)];
+    },
+  },
+  Concat: {
+    infer: (inputs, a) => {
+      if (inputs.length < 1) fail('Concat', 'expects at least one input');
+      const x0 = inputs[0]!;
+      const axis = normAxes('Concat', [a.axis], x0.rank)[0]!;
+      let total = 0;
+      inputs.forEach((x, i) => {
+        const ok = x.rank === x0.rank && x.dtype === x0.dtype && x.shape.every((d, j) => j === axis || d === x0.shape[j]);
+        if (!ok) fail('Concat', `input ${i} ${fmtShape(x.shape)} ${x.dtype} does not match input 0 ${fmtShape(x0.shape)} ${x0.dtype} outside axis ${axis}`);
+        total += x.shape[axis]!;
+      });
+      return { shape: x0.shape.map((d, j) => (j === axis ? total : d)), dtype: x0.dtype };
+    },
+    lower: (ctx, a) => ctx.node('Concat', ctx.inputs, [ctx.output], { axis: a.axis }),
+    grad: (dy, { inputs, attrs }) => {
+      const axis = attrs.axis < 0 ? attrs.axis + dy.rank : attrs.axis;
+      let at = 0;
+      return inputs.map((x) => {
+        const starts = dy.shape.map((_, j) => (j === axis ? at : 0));
+        const ends = dy.shape.map((d, j) => (j === axis ? at + x.shape[axis]! : d));
+        at += x.shape[axis]!;
+        return slice(dy, starts, ends);
+      });
+    },
+  },
+  Slice: {
+    infer: (inputs, a) => {
+      arity('Slice', inputs, 1);
+      const x = inputs[0]!;
+      if (a.starts.length !== x.rank || a.ends.length !== x.rank) fail('Slice', `starts/ends need one entry per axis of input ${fmtShape(x.shape)}`);
+      const shape = x.shape.map((d, i) => {
+        const s = a.starts[i]!;
+        const e = a.ends[i]!;
+        if (s < 0 || e > d || s >= e) fail('Slice', `range [${s}, ${e}) on axis ${i} is empty or outside input ${fmtShape(x.shape)}`);
+        return e - s;
+      });
+      return { shape, dtype: x.dtype };
+    },
+    lower: (ctx, a) => {
+      const axes = a.starts.map((_, i) => i);
+      ctx.node('Slice', [ctx.inputs[0]!, ctx.ints(a.starts), ctx.ints(a.ends), ctx.ints(axes)], [ctx.output]);
+    },
+    grad: (dy, { inputs: [x], attrs }) => [pad(dy, [...attrs.starts, ...attrs.ends.map((e, i) => x!.shape[i]! - e)])],
+  },
+  Pad: {
+    infer: (inputs, a) => {
+      arity('Pad', inputs, 1);
+      const x = inputs[0]!;
+      if (a.pads.length !== 2 * x.rank || a.pads.some((p) => p < 0)) fail('Pad', `pads [${a.pads.join(', ')}] must be 2*rank non-negative values for input ${fmtShape(x.shape)}`);
+      return { shape: x.shape.map((d, i) => d + a.pads[i]! + a.pads[i + x.rank]!), dtype: x.dtype };
+    },
+    lower: (ctx, a) => ctx.node('Pad', [ctx.inputs[0]!, ctx.ints(a.pads)], [ctx.output], { mode: 'constant' }),
+    grad: (dy, { inputs: [x], attrs: { pads } }) => {
+      return [slice(dy, x!.shape.map((_, i) => pads[i]!), x!.shape.map((d, i) => pads[i]! + d))];
+    },
+  },
+  Expand: {
+    infer: (inputs, a) => {
+      arity('Expand', inputs, 1);
+      const x = inputs[0]!;
+      const shape = broadcastShapes(x.shape, a.shape);
+      if (!shape || shape.length !== a.shape.length || shape.some((d, i) => d !== a.shape[i])) {
+        fail('Expand', `input ${fmtShape(x.shape)} does not broadcast to ${fmtShape(a.shape)}`);
+      }
+      return { shape, dtype: x.dtype };
+    },
+    lower: (ctx, a) => ctx.node('Expand', [ctx.inputs[0]!, ctx.ints(a.shape)], [ctx.output]),
+    grad: (dy) => [dy], // reduced to the input's shape by the backward driver
+  },
+  ReduceSum: {
+    infer: reduceInfer('ReduceSum'),
+    lower: (ctx, a) => ctx.node('ReduceSum', [ctx.inputs[0]!, ctx.ints(a.axes)], [ctx.output], { keepdims: a.keepdims }),
+    grad: (dy, { inputs: [x], attrs }) => [expand(reshape(dy, keptShape(x!, attrs)), x!.shape)],
+  },
+  ReduceMean: {
+    infer: reduceInfer('ReduceMean'),
+    lower: (ctx, a) => ctx.node('ReduceMean', ctx.inputs, [ctx.output], { axes: a.axes, keepdims: a.keepdims }),
+    grad: (dy, { inputs: [x], output, attrs }) => [expand(reshape(mul(dy, output.size / x!.size), keptShape(x!, attrs)), x!.shape)],
+  },
+  ReduceMax: {
+    infer: reduceInfer('ReduceMax'),
+    lower: (ctx, a) => ctx.node('ReduceMax', ctx.inputs, [ctx.output], { axes: a.axes, keepdims: a.keepdims }),
+    // Ties share the gradient in full (each tied element gets dy), as a mask formulation does.
+    grad: (dy, { inputs: [x], output, attrs }) => {
+      const k = keptShape(x!, attrs);
+      const mask = cast(equal(x!, reshape(output, k)), 'float32');
+      return [mul(expand(reshape(dy, k), x!.shape), mask)];
+    },
+  },
+  Conv: {
+    infer: (inputs, a) => {
+      checkConv('Conv', inputs, (x, w) => [w[1]!, x[1]!]);
+      const [x, w] = inputs as [Value, Value];
+      const [n, , h, wd] = x.shape as [number, number, number, number];
+      const [m, , kh, kw] = w.shape as [number, number, number, number];
+      const ho = convOut(h, kh, a.strides[0]!, a.dilations[0]!, a.pads[0]!, a.pads[2]!);
+      const wo = convOut(wd, kw, a.strides[1]!, a.dilations[1]!, a.pads[1]!, a.pads[3]!);
+      if (ho < 1 || wo < 1) fail('Conv', `kernel ${fmtShape(w.shape)} does not fit input ${fmtShape(x.shape)}`);
+      return { shape: [n, m, ho, wo], dtype: 'float32' };
+    },
+    lower: (ctx, a, v) => ctx.node('Conv', ctx.inputs, [ctx.output], {
+      strides: a.strides, pads: a.pads, dilations: a.dilations, kernel_shape: v.inputs[1]!.shape.slice(2),
+    }),
+    grad: (dy, { inputs: [x, w, b], attrs }) => {
+      const [, , h, wd] = x!.shape as [number, number, number, number];
+      const [, , kh, kw] = w!.shape as [number, number, number, number];
+      const { strides: s, pads: p, dilations: d } = attrs;
+      // dX: the transposed convolution of dY with the same weights; output_padding recovers H, W.
+      const full = (size: number, k: number, i: number) => convTOut(dy.shape[2 + i]!, k, s[i]!, d[i]!, p[i]!, p[i + 2]!, 0);
+      const op = [h - full(h, kh, 0), wd - full(wd, kw, 1)];
+      const dx = convTranspose(dy, w!, { strides: s, pads: p, dilations: d, outputPadding: op });
+      // dW: a convolution over batch-transposed tensors, with stride and dilation swapped.
+      const xt = transpose(x!, [1, 0, 2, 3]); // [C, N, H, W]
+      const dyt = transpose(dy, [1, 0, 2, 3]); // [M, N, Ho, Wo]
+      const g = conv(xt, dyt, { strides: d, pads: p, dilations: s }); // [C, M, >=kh, >=kw]
+      const gk = g.shape[2] === kh && g.shape[3] === kw ? g : slice(g, [0, 0, 0, 0], [g.shape[0]!, g.shape[1]!, kh, kw]);
+      const dw = transpose(gk, [1, 0, 2, 3]);
+      return b ? [dx, dw, reduceSum(dy, [0, 2, 3], 0)] : [dx, dw];
+    },
+  },
+  ConvTranspose: {
+    infer: (inputs, a) => {
+      checkConv('ConvTranspose', inputs, (x, w) => [w[0]!, x[1]!]);
+      const [x, w] = inputs as [Value, Value];
+      const [n, , h, wd] = x.shape as [number, number, number, number];
+      const [, m, kh, kw] = w.shape as [number, number, number, number];
+      const ho = convTOut(h, kh, a.strides[0]!, a.dilations[0]!, a.pads[0]!, a.pads[2]!, a.outputPadding[0]!);
+      const wo = convTOut(wd, kw, a.strides[1]!, a.dilations[1]!, a.pads[1]!, a.pads[3]!, a.outputPadding[1]!);
+      if (ho < 1 || wo < 1) fail('ConvTranspose', `pads too large for input ${fmtShape(x.shape)} and kernel ${fmtShape(w.shape)}`);
+      return { shape: [n, m, ho, wo], dtype: 'float32' };
+    },
+    lower: (ctx, a, v) => ctx.node('ConvTranspose', ctx.inputs, [ctx.output], {
+      strides: a.strides, pads: a.pads, dilations: a.dilations, output_padding: a.outputPadding, kernel_shape: v.inputs[1]!.shape.slice(2),
+    }),
+    grad: (dy, { inputs: [x, w, b], attrs }) => {
+      const [, , kh, kw] = w!.shape as [number, number, number, number];
+      const { strides: s, pads: p, dilations: d } = attrs;
+      const dx = conv(dy, w!, { strides: s, pads: p, dilations: d });
+      const dyt = transpose(dy, [1, 0, 2, 3]); // [Cout, N, Ho, Wo]
+      const xt = transpose(x!, [1, 0, 2, 3]); // [Cin, N, H, W]
+      const g = conv(dyt, xt, { strides: d, pads: p, dilations: s }); // [Cout, Cin, >=kh, >=kw]
+      const gk = g.shape[2] === kh && g.shape[3] === kw ? g : slice(g, [0, 0, 0, 0], [g.shape[0]!, g.shape[1]!, kh, kw]);
+      const dw = transpose(gk, [1, 0, 2, 3]);
+      return b ? [dx, dw, reduceSum(dy, [0, 2, 3], 0)] : [dx, dw];
+    },
+  },
+  MaxPool: {
+    infer: (inputs, a) => {
+      arity('MaxPool', inputs, 1);
+      const x = inputs[0]!;
+      if (x.rank !== 4) fail('MaxPool', `input must be [N, C, H, W], got ${fmtShape(x.shape)}`);
+      const ho = convOut(x.shape[2]!, a.kernel[0]!, a.strides[0]!, 1, 0, 0);
+      const wo = convOut(x.shape[3]!, a.kernel[1]!, a.strides[1]!, 1, 0, 0);
+      return { shape: [x.shape[0]!, x.shape[1]!, ho, wo], dtype: 'float32' };
+    },
+    lower: (ctx, a) => ctx.node('MaxPool', ctx.inputs, [ctx.output], { kernel_shape: a.kernel, strides: a.strides }),
+    // Non-overlapping windows only: upsample the output, compare, route dy to the maxima (ties share).
+    grad: (dy, { inputs: [x], output, attrs }) => {
+      const [n, c, h, w] = x!.shape as [number, number, number, number];
+      const [kh, kw] = attrs.kernel as [number, number];
+      if (attrs.strides[0] !== kh || attrs.strides[1] !== kw || h % kh || w % kw) {
+        throw new Error(`MaxPool gradient: only non-overlapping windows that tile the input are supported (kernel [${kh}, ${kw}], strides [${attrs.strides.join(', ')}], input ${fmtShape(x!.shape)})`);
+      }
+      const up = (t: Value) => reshape(expand(reshape(t, [n, c, h / kh, 1, w / kw, 1]), [n, c, h / kh, kh, w / kw, kw]), [n, c, h, w]);
+      return [mul(up(dy), cast(equal(x!, up(output)), 'float32'))];
+    },
+  },
+  Gather: {
+    infer: (inputs) => {
+      arity('Gather', inputs, 2);
+      const [t, i] = inputs as [Value, Value];
+      if (i.dtype !== 'int64') fail('Gather', `indices ${i} must be int64`);
+      return { shape: [...i.shape, ...t.shape.slice(1)], dtype: t.dtype };
+    },
+    lower: (ctx) => ctx.node('Gather', ctx.inputs, [ctx.output], { axis: 0 }),
+    // Embedding lookup: the table's gradient is onehot(indices)^T @ dy.
+    grad: (dy, { inputs: [t, i] }) => {
+      const rows = t!.shape[0]!;
+      const rest = t!.size / rows;
+      const oh = oneHot(reshape(i!, [i!.size]), rows); // [K, rows]
+      const g = gemm(oh, reshape(dy, [i!.size, rest]), 1, 0); // [rows, rest]
+      return [reshape(g, t!.shape), null];
+    },
+  },
+  OneHot: {
+    infer: (inputs, a) => {
+      arity('OneHot', inputs, 1);
+      if (inputs[0]!.dtype !== 'int64') fail('OneHot', `indices ${inputs[0]} must be int64`);
+      return { shape: [...inputs[0]!.shape, a.depth], dtype: 'float32' };
+    },
+    lower: (ctx, a) => ctx.node('OneHot', [ctx.inputs[0]!, ctx.ints([a.depth]), ctx.floats([0, 1])], [ctx.output], { axis: -1 }),
+  },
+  Identity: { infer: (i) => (arity('Identity', i, 1), { shape: i[0]!.shape, dtype: i[0]!.dtype }), lower: simple('Identity'), grad: (dy) => [dy] },
+  StopGradient: {
+    infer: (i) => (arity('StopGradient', i, 1), { shape: i[0]!.shape, dtype: i[0]!.dtype }),
+    lower: simple('Identity'),
+    grad: () => [null],
+  },
+};
+
+function keptShape(x: Value, a: Reduce): number[] {
+  const axes = normAxes('Reduce', a.axes, x.rank);
+  return x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+}
+
+setInferHook((op, inputs, attrs) => {
+  const rule = (rules as Record<string, OpRule<Prim>>)[op];
+  if (!rule) throw new Error(`unknown primitive '${op}'`);
+  return rule.infer(inputs, attrs as never);
+});
+
+// ---------------------------------------------------------------- the builder API
+
+export type Operand = Value | number;
+
+function prim<K extends Prim>(op: K, inputs: readonly Value[], attrs: PrimAttrs[K]): Value {
+  return inputs[0]!.graph.apply(op, inputs, attrs as Attrs);
+}
+
+/** Lifts a JS number to a scalar constant of the other operand's graph. */
+function pair(a: Operand, b: Operand): [Value, Value] {
+  if (typeof a === 'number' && typeof b === 'number') throw new Error('at least one operand must be a graph value');
+  const g = (typeof a === 'number' ? (b as Value) : a).graph;
+  return [typeof a === 'number' ? g.scalar(a) : a, typeof b === 'number' ? g.scalar(b) : b];
+}
+
+const none = {} as NoAttrs;
+export const add = (a: Operand, b: Operand) => prim('Add', pair(a, b), none);
+export const sub = (a: Operand, b: Operand) => prim('Sub', pair(a, b), none);
+export const mul = (a: Operand, b: Operand) => prim('Mul', pair(a, b), none);
+export const div = (a: Operand, b: Operand) => prim('Div', pair(a, b), none);
+export const pow = (a: Operand, b: Operand) => prim('Pow', pair(a, b), none);
+export const greater = (a: Operand, b: Operand) => prim('Greater', pair(a, b), none);
+export const less = (a: Operand, b: Operand) => prim('Less', pair(a, b), none);
+export const equal = (a: Operand, b: Operand) => prim('Equal', pair(a, b), none);
+export const neg = (x: Value) => prim('Neg', [x], none);
+export const exp = (x: Value) => prim('Exp', [x], none);
+export const log = (x: Value) => prim('Log', [x], none);
+export const sqrt = (x: Value) => prim('Sqrt', [x], none);
+export const abs = (x: Value) => prim('Abs', [x], none);
+export const sign = (x: Value) => prim('Sign', [x], none);
+export const tanh = (x: Value) => prim('Tanh', [x], none);
+export const sigmoid = (x: Value) => prim('Sigmoid', [x], none);
+export const relu = (x: Value) => prim('Relu', [x], none);
+export const leakyRelu = (x: Value, alpha = 0.01) => prim('LeakyRelu', [x], { alpha });
+export const identity = (x: Value) => prim('Identity', [x], none);
+export const stopGradient = (x: Value) => prim('StopGradient', [x], none);
+export const cast = (x: Value, to: DType) => (x.dtype === to ? x : prim('Cast', [x], { to }));
+export function where(c: Value, a: Operand, b: Operand): Value {
+  const [x, y] = pair(a, b);
+  return prim('Where', [c, x, y], none);
+}
+export const matmul = (a: Value, b: Value) => prim('MatMul', [a, b], none);
+export function gemm(a: Value, b: Value, transA: 0 | 1 = 0, transB: 0 | 1 = 0, c?: Value): Value {
+  return prim('Gemm', c ? [a, b, c] : [a, b], { transA, transB });
+}
+export function reshape(x: Value, shape: Shape): Value {
+  return x.shape.length === shape.length && x.shape.every((d, i) => d === shape[i]) ? x : prim('Reshape', [x], { shape });
+}
+export const transpose = (x: Value, perm: Ints) => (perm.every((p, i) => p === i) ? x : prim('Transpose', [x], { perm }));
+export function swapLast(x: Value): Value {
+  const perm = x.shape.map((_, i) => i);
+  perm[x.rank - 2] = x.rank - 1;
+  perm[x.rank - 1] = x.rank - 2;
+  return transpose(x, perm);
+}
+export const concat = (xs: readonly Value[], axis: number) => (xs.length === 1 ? xs[0]! : prim('Concat', xs, { axis }));
+export const slice = (x: Value, starts: Ints, ends: Ints) => prim('Slice', [x], { starts, ends });
+export const pad = (x: Value, pads: Ints) => (pads.every((p) => p === 0) ? x : prim('Pad', [x], { pads }));
+export const expand = (x: Value, shape: Shape) => (x.shape.length === shape.length && x.shape.every((d, i) => d === shape[i]) ? x : prim('Expand', [x], { shape }));
+export const reduceSum = (x: Value, axes: Ints, keepdims: 0 | 1 = 1) => prim('ReduceSum', [x], { axes, keepdims });
+export const reduceMean = (x: Value, axes: Ints, keepdims: 0 | 1 = 1) => prim('ReduceMean', [x], { axes, keepdims });
+export const reduceMax = (x: Value, axes: Ints, keepdims: 0 | 1 = 1) => prim('ReduceMax', [x], { axes, keepdims });
+/** Sum of every element, as a scalar. */
+export const sumAll = (x: Value) => reduceSum(x, x.shape.map((_, i) => i), 0);
+export const meanAll = (x: Value) => reduceMean(x, x.shape.map((_, i) => i), 0);
+
+export interface ConvOptions {
+  strides?: Ints;
+  pads?: Ints;
+  dilations?: Ints;
+  bias?: Value;
+}
+export function conv(x: Value, w: Value, o: ConvOptions = {}): Value {
+  const attrs = { strides: o.strides ?? [1, 1], pads: o.pads ?? [0, 0, 0, 0], dilations: o.dilations ?? [1, 1] };
+  return prim('Conv', o.bias ? [x, w, o.bias] : [x, w], attrs);
+}
+export function convTranspose(x: Value, w: Value, o: ConvOptions & { outputPadding?: Ints } = {}): Value {
+  const attrs = {
+    strides: o.strides ?? [1, 1], pads: o.pads ?? [0, 0, 0, 0], dilations: o.dilations ?? [1, 1], outputPadding: o.outputPadding ?? [0, 0],
+  };
+  return prim('ConvTranspose', o.bias ? [x, w, o.bias] : [x, w], attrs);
+}
+export const maxPool = (x: Value, kernel: Ints, strides: Ints = kernel) => prim('MaxPool', [x], { kernel, strides });
+export const gather = (table: Value, indices: Value) => prim('Gather', [table, indices], none);
+export const oneHot = (indices: Value, depth: number) => prim('OneHot', [indices], { depth });

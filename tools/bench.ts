@@ -1,0 +1,185 @@
+// npm run bench: the REFERENCE-MODELS benchmark cases at batch 64 on the CPU, median ms over
+// timed steps after warm-up; side by side with PyTorch (tools/bench_torch.py) where Debian's
+// python3-torch is installed. Writes results/bench/latest.json.
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpus } from 'node:os';
+import { parseArgs } from 'node:util';
+import * as ort from 'onnxruntime-node';
+import { Graph } from '../src/graph/ir.js';
+import type { EmittedModel } from '../src/graph/onnx.js';
+import type { StepGraph } from '../src/graph/step.js';
+import { createSession, StepRunner, TensorStore } from '../src/train/session.js';
+import { Rng } from '../src/util/rng.js';
+import { writeFileAtomic } from '../src/util/fs.js';
+import * as teacher from '../graphs/teacher.js';
+import * as student from '../graphs/student.js';
+import { buildFeatureStep } from '../graphs/features.js';
+
+const HELP = `npm run bench -- [options]
+
+Times the benchmark cases of shared/design/REFERENCE-MODELS.md at batch 64 on the CPU and
+compares them with PyTorch (tools/bench_torch.py, run with /usr/bin/python3) when it is installed.
+
+Options:
+  --threads N     intra-op threads for both sides (default: number of cores)
+  --steps N       timed steps per case (default 50)
+  --warmup N      untimed steps first (default 10)
+  --cases a,b     only these cases
+  --no-torch      skip the PyTorch side
+  --profile DIR   write onnxruntime per-op profiles to DIR
+  --out FILE      where to write the JSON (default results/bench/latest.json)
+  -h, --help      this text
+`;
+
+const CASES = ['critic_step', 'generator_step', 'student_step', 'features_step', 'generator_b1', 'generator_b64', 'decoder_b1', 'decoder_b64'] as const;
+type CaseName = (typeof CASES)[number];
+
+const { values: args } = parseArgs({
+  options: {
+    threads: { type: 'string' }, steps: { type: 'string', default: '50' }, warmup: { type: 'string', default: '10' },
+    cases: { type: 'string' }, 'no-torch': { type: 'boolean', default: false }, profile: { type: 'string' },
+    out: { type: 'string', default: 'results/bench/latest.json' }, help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (args.help) {
+  process.stdout.write(HELP);
+  process.exit(0);
+}
+const int = (s: string | undefined, name: string, dflt: number): number => {
+  if (s === undefined) return dflt;
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got '${s}'`);
+  return n;
+};
+const threads = int(args.threads, 'threads', cpus().length);
+const steps = int(args.steps, 'steps', 50);
+const warmup = int(args.warmup, 'warmup', 10);
+const selected = (args.cases?.split(',') ?? [...CASES]) as CaseName[];
+for (const c of selected) if (!CASES.includes(c)) throw new Error(`unknown case '${c}'; valid cases: ${CASES.join(', ')}`);
+
+const B = 64;
+const rng = new Rng(0);
+const rand = (n: number, f: () => number) => Float32Array.from({ length: n }, f);
+const images = (n: number) => rand(n * 784, () => rng.uniform());
+const oneHot = (n: number, k: number) => {
+  const out = new Float32Array(n * k);
+  for (let i = 0; i < n; i++) out[i * k + rng.int(k)] = 1;
+  return out;
+};
+const opts = (name: string) => ({ threads, profilePrefix: args.profile ? `${args.profile}/${name}` : undefined });
+
+interface Timed { run: () => Promise<unknown>; nodes: number }
+
+async function stepCase(name: string, build: (g: Graph) => StepGraph, feeds: Record<string, Float32Array | number>): Promise<Timed> {
+  const g = new Graph();
+  const step = build(g);
+  const store = new TensorStore();
+  store.declare(g, 0);
+  const runner = await StepRunner.create(step, store, opts(name));
+  const tensors = Object.fromEntries(
+    Object.entries(feeds).map(([k, v]) => {
+      const inp = step.inputs.find((i) => i.name === k)!;
+      return [k, typeof v === 'number' ? v : new ort.Tensor('float32', v, inp.shape)];
+    }),
+  );
+  return { run: () => runner.run(tensors), nodes: step.nodeCount };
+}
+
+async function inferCase(name: string, model: EmittedModel, feeds: Record<string, Float32Array>): Promise<Timed> {
+  const session = await createSession(model.bytes, opts(name));
+  const tensors = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, new ort.Tensor('float32', v, model.inputs.find((i) => i.name === k)!.shape)]));
+  return { run: () => session.run(tensors), nodes: model.nodeCount };
+}
+
+function weightsFor(build: (g: Graph) => void): Map<string, Float32Array> {
+  const g = new Graph();
+  build(g);
+  const store = new TensorStore();
+  store.declare(g, 0);
+  return new Map([...store.specs.keys()].map((n) => [n, store.read(n)]));
+}
+
+const T = teacher.referenceTeacher;
+const S = student.referenceStudent;
+const tt = teacher.referenceTraining;
+
+async function makeCase(name: CaseName): Promise<Timed> {
+  switch (name) {
+    case 'critic_step':
+      return stepCase(name, (g) => teacher.buildCriticStep(g, T, tt), {
+        real: images(B), fake: rand(B * 784, () => rng.uniform() * 2 - 1), eps: rand(B, () => rng.uniform()), lr: 1e-4,
+      });
+    case 'generator_step':
+      return stepCase(name, (g) => teacher.buildGeneratorStep(g, T, tt), { z: rand(B * T.zDim, () => rng.normal()), lr: 1e-4 });
+    case 'student_step':
+      return stepCase(name, (g) => student.buildStudentStep(g, S, student.referenceStudentLoss, B), {
+        x: images(B), task: oneHot(B, S.tasks), view1: images(B), view2: images(B), noise: rand(B * S.zDim, () => rng.normal()), lr: 1e-3,
+      });
+    case 'features_step':
+      return stepCase(name, (g) => buildFeatureStep(g, B), { x: images(B), labels: oneHot(B, 20), lr: 1e-3 });
+    case 'generator_b1':
+    case 'generator_b64': {
+      const n = name === 'generator_b1' ? 1 : B;
+      const w = weightsFor((g) => teacher.generatorParams(g, T));
+      const baked = teacher.normalizedGeneratorWeights(T, (k) => w.get(k)!);
+      return inferCase(name, teacher.emitGeneratorInference(T, n, baked), { z: rand(n * T.zDim, () => rng.normal()) });
+    }
+    case 'decoder_b1':
+    case 'decoder_b64': {
+      const n = name === 'decoder_b1' ? 1 : B;
+      const w = weightsFor((g) => student.decoderParams(g, S));
+      return inferCase(name, student.emitDecoderInference(S, n, w), { z: rand(n * S.zDim, () => rng.normal()), task: oneHot(n, S.tasks) });
+    }
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+function torchTimes(): Record<string, number> | null {
+  if (args['no-torch']) return null;
+  const probe = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' });
+  if (probe.status !== 0) {
+    console.error('PyTorch not found (/usr/bin/python3 -c "import torch" failed): pytorch_ms will be null. Install Debian\'s python3-torch and libopenblas0-openmp to compare.');
+    return null;
+  }
+  console.error('running the PyTorch side (tools/bench_torch.py)...');
+  const out = execFileSync('/usr/bin/python3', ['tools/bench_torch.py', '--threads', String(threads), '--steps', String(steps), '--warmup', String(warmup), '--cases', selected.join(',')], {
+    encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return (JSON.parse(out.trim().split('\n').pop()!) as { cases: Record<string, number> }).cases;
+}
+
+const ours: Record<string, { ms: number; nodes: number }> = {};
+for (const name of selected) {
+  const c = await makeCase(name);
+  for (let i = 0; i < warmup; i++) await c.run();
+  const times: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now();
+    await c.run();
+    times.push(performance.now() - t0);
+  }
+  ours[name] = { ms: median(times), nodes: c.nodes };
+  process.stderr.write(`${name}: ${ours[name]!.ms.toFixed(2)} ms (${c.nodes} ONNX nodes)\n`);
+}
+const torch = torchTimes();
+const cases = selected.map((name) => {
+  const pt = torch?.[name] ?? null;
+  const ms = ours[name]!.ms;
+  return { name, ms: round(ms), pytorch_ms: pt === null ? null : round(pt), ratio: pt === null ? null : round(ms / pt), nodes: ours[name]!.nodes };
+});
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, onnxruntime-node ${ort.env.versions.common}`;
+const result = { cases, threads, machine, steps, warmup };
+writeFileAtomic(args.out!, JSON.stringify(result, null, 2) + '\n');
+console.log(`\n${'case'.padEnd(16)}${'ours ms'.padStart(10)}${'pytorch ms'.padStart(12)}${'ratio'.padStart(8)}`);
+for (const c of cases) {
+  console.log(`${c.name.padEnd(16)}${c.ms.toFixed(2).padStart(10)}${(c.pytorch_ms?.toFixed(2) ?? '-').padStart(12)}${(c.ratio?.toFixed(2) ?? '-').padStart(8)}`);
+}
+console.log(`\n${machine}; threads ${threads}; median of ${steps} steps after ${warmup} warm-up; written to ${args.out}`);
