@@ -140,10 +140,10 @@ export function buildStudentStep(g: Graph, a: StudentArch, l: StudentLoss, batch
 }
 
 /** The servable decoder: z [N, zDim], task one-hot [N, T] -> pixels [N, 1, 28, 28] in [0, 1]. */
-export function emitDecoderInference(a: StudentArch, n: number, weights: ReadonlyMap<string, Float32Array>): EmittedModel {
+export function emitDecoderInference(a: StudentArch, n: number, weights: ReadonlyMap<string, Float32Array>, dynamicBatch = false): EmittedModel {
   const g = new Graph();
   const dec = decoderParams(g, a);
   const z = g.input('z', [n, a.zDim]);
   const task = g.input('task', [n, a.tasks]);
-  return emitModel(g, { outputs: { images: o.sigmoid(decode(z, task, dec)) }, bake: weights, name: 'decoder' });
+  return emitModel(g, { outputs: { images: o.sigmoid(decode(z, task, dec)) }, bake: weights, name: 'decoder', dynamicBatch: dynamicBatch ? n : undefined });
 }

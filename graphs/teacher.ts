@@ -142,12 +142,12 @@ export function buildGeneratorStep(g: Graph, a: TeacherArch, t: TeacherTraining)
 }
 
 /** The servable generator: z [N, zDim] -> images [N, 1, 28, 28] in [0, 1], weights baked in. */
-export function emitGeneratorInference(a: TeacherArch, n: number, weights: ReadonlyMap<string, Float32Array>): EmittedModel {
+export function emitGeneratorInference(a: TeacherArch, n: number, weights: ReadonlyMap<string, Float32Array>, dynamicBatch = false): EmittedModel {
   const g = new Graph();
   const G = generatorParams(g, { ...a, spectralNorm: [false, false, false] });
   const z = g.input('z', [n, a.zDim]);
   const images = o.add(o.mul(generator(z, G, true).images, 0.5), 0.5);
-  return emitModel(g, { outputs: { images }, bake: weights, name: 'generator' });
+  return emitModel(g, { outputs: { images }, bake: weights, name: 'generator', dynamicBatch: dynamicBatch ? n : undefined });
 }
 
 /**

@@ -22,6 +22,12 @@ export interface EmitOptions {
   inputOrder?: readonly string[];
   name?: string;
   docString?: string;
+  /**
+   * Emit dimension 0 of size `dynamicBatch` as the symbolic dimension 'N' on inputs and outputs,
+   * and Reshape targets that start with it as -1, so one file serves any batch size. Only for
+   * graphs whose batch dimension is leading everywhere (inference graphs).
+   */
+  dynamicBatch?: number;
 }
 
 export interface EmittedModel {
@@ -36,11 +42,9 @@ export function tensorProto(name: string, data: TensorData, shape: Shape, dtype:
   return { name, dims: [...shape], dataType: dataType[dtype], rawData: bytes.slice() };
 }
 
-export function valueInfo(name: string, shape: Shape, dtype: DType): onnxProto.onnx.IValueInfoProto {
-  return {
-    name,
-    type: { tensorType: { elemType: dataType[dtype], shape: { dim: shape.map((d) => ({ dimValue: d })) } } },
-  };
+export function valueInfo(name: string, shape: Shape, dtype: DType, dynamicBatch?: number): onnxProto.onnx.IValueInfoProto {
+  const dim = shape.map((d, i) => (i === 0 && d === dynamicBatch ? { dimParam: 'N' } : { dimValue: d }));
+  return { name, type: { tensorType: { elemType: dataType[dtype], shape: { dim } } } };
 }
 
 export function attributeProto(name: string, v: number | readonly number[] | string): onnxProto.onnx.IAttributeProto {
@@ -88,6 +92,9 @@ export function emitModel(g: Graph, opts: EmitOptions): EmittedModel {
     inputs: v.inputs.map((i) => names.get(i.id)!),
     output: out,
     node(opType, ins, outs, attrs = {}) {
+      if (opts.dynamicBatch !== undefined && (opType === 'Expand' || (opType === 'Reshape' && v.shape[0] !== opts.dynamicBatch))) {
+        throw new Error(`dynamicBatch: ${opType} ${v} does not keep the batch dimension leading; emit with a fixed batch`);
+      }
       nodes.push({
         opType,
         input: [...ins],
@@ -96,7 +103,8 @@ export function emitModel(g: Graph, opts: EmitOptions): EmittedModel {
         attribute: Object.entries(attrs).map(([k, a]) => attributeProto(k, a)),
       });
     },
-    ints(values) {
+    ints(raw) {
+      const values = opts.dynamicBatch !== undefined && v.op === 'Reshape' ? raw.map((d, i) => (i === 0 ? -1 : d)) : raw;
       const key = `i:${values.join(',')}`;
       let name = intConsts.get(key);
       if (!name) {
@@ -151,8 +159,8 @@ export function emitModel(g: Graph, opts: EmitOptions): EmittedModel {
       name: opts.name ?? 'graph',
       node: nodes,
       initializer: initializers,
-      input: inputs.map((i) => valueInfo(i.name, i.shape, i.dtype)),
-      output: outputs.map((o) => valueInfo(o.name, o.shape, o.dtype)),
+      input: inputs.map((i) => valueInfo(i.name, i.shape, i.dtype, opts.dynamicBatch)),
+      output: outputs.map((o) => valueInfo(o.name, o.shape, o.dtype, opts.dynamicBatch)),
     },
   });
   return { bytes: onnx.ModelProto.encode(model).finish(), inputs, outputs, nodeCount: nodes.length };
