@@ -1,11 +1,12 @@
 // The LeNet-style feature network behind FID (shared/design/REFERENCE-MODELS.md):
 // 128 features from the penultimate layer, 20 class logits (MNIST 0-9, Fashion 10-19).
 
-import { type Graph, type Value } from '../src/graph/ir.js';
+import { Graph, type Value } from '../src/graph/ir.js';
 import * as o from '../src/graph/ops.js';
 import * as nn from '../src/graph/nn.js';
 import { buildTrainStep, type StepGraph } from '../src/graph/step.js';
 import type { OptimizerSpec } from '../src/graph/optim.js';
+import { emitModel, type EmittedModel } from '../src/graph/onnx.js';
 
 export interface FeatureParams { c1: nn.Conv2d; c2: nn.Conv2d; fc: nn.Linear; out: nn.Linear }
 
@@ -40,4 +41,17 @@ export function buildFeatureStep(g: Graph, batch: number, classes = 20, optimize
   const isMax = o.cast(o.equal(logits, o.reduceMax(logits, [1], 1)), 'float32');
   const correct = o.sumAll(o.mul(o.stopGradient(isMax), labels));
   return buildTrainStep(g, { name: 'features_step', loss, groups: [{ params: featureParamList(p) }], optimizer, metrics: { correct } });
+}
+
+/**
+ * The trained feature network as an inference graph (weights baked in): images x [n, 1, 28, 28]
+ * in [0, 1] -> features [n, 128] and logits [n, classes]. With `dynamicBatch`, one file serves
+ * any batch size (dimension 0 emitted as 'N').
+ */
+export function emitFeatureInference(n: number, weights: ReadonlyMap<string, Float32Array>, classes = 20, dynamicBatch = false): EmittedModel {
+  const g = new Graph();
+  const p = featureParams(g, classes);
+  const x = g.input('x', [n, 1, 28, 28]);
+  const { features, logits } = featureNet(x, p);
+  return emitModel(g, { outputs: { features, logits }, bake: weights, name: 'features', dynamicBatch: dynamicBatch ? n : undefined });
 }

@@ -97,46 +97,115 @@ export function infoNce(m1: Value, m2: Value, temperature: number): Value {
   return nn.crossEntropy(sim, eye);
 }
 
-export interface StudentBatch { x: Value; task: Value; view1: Value; view2: Value; noise: Value }
+export interface StudentBatch {
+  x: Value;
+  task: Value;
+  view1: Value;
+  view2: Value;
+  noise: Value;
+  /** Per-sample weight [B, 1] (adaptive weighting of teacher samples); absent: all 1. */
+  weight?: Value;
+  /** Distillation targets: the teacher's task posterior [B, T] and the distillation temperature (scalar). */
+  teacherPosterior?: Value;
+  kdTemperature?: Value;
+  /** The teacher critic's pooled features [B, F]. */
+  teacherFeatures?: Value;
+}
 
-export function studentInputs(g: Graph, a: StudentArch, batch: number): StudentBatch {
+export interface DistillOptions {
+  posterior: boolean;
+  posteriorWeight: number;
+  /** Width of the teacher features to match (0: off). */
+  featureDim: number;
+  featureWeight: number;
+  weighted: boolean;
+}
+
+export const noDistill: DistillOptions = { posterior: false, posteriorWeight: 0, featureDim: 0, featureWeight: 0, weighted: false };
+
+export function studentInputs(g: Graph, a: StudentArch, batch: number, d: DistillOptions = noDistill): StudentBatch {
   return {
     x: g.input('x', [batch, 1, 28, 28]),
     task: g.input('task', [batch, a.tasks]),
     view1: g.input('view1', [batch, 1, 28, 28]),
     view2: g.input('view2', [batch, 1, 28, 28]),
     noise: g.input('noise', [batch, a.zDim]),
+    weight: d.weighted ? g.input('weight', [batch, 1]) : undefined,
+    teacherPosterior: d.posterior ? g.input('teacher_posterior', [batch, a.tasks]) : undefined,
+    kdTemperature: d.posterior ? g.input('kd_temperature', []) : undefined,
+    teacherFeatures: d.featureDim ? g.input('teacher_features', [batch, d.featureDim]) : undefined,
   };
 }
 
-export function studentLoss(b: StudentBatch, enc: EncoderParams, dec: DecoderParams, prior: PriorParams, l: StudentLoss): Record<string, Value> {
+/** Per-sample values [B, 1] averaged with the batch's weights (plain mean when unweighted). */
+function weightedMean(perSample: Value, weight: Value | undefined): Value {
+  const n = perSample.shape[0]!;
+  return weight ? o.div(o.sumAll(o.mul(perSample, weight)), o.add(o.sumAll(weight), 1e-8)) : o.div(o.sumAll(perSample), n);
+}
+
+export function studentLoss(b: StudentBatch, enc: EncoderParams, dec: DecoderParams, prior: PriorParams, l: StudentLoss, d: DistillOptions = noDistill, proj?: nn.Linear): Record<string, Value> {
   const n = b.x.shape[0]!;
   const q = encode(b.x, enc);
   const z = o.add(q.mu, o.mul(o.exp(o.mul(q.logvar, 0.5)), b.noise));
-  const recon = o.div(nn.bceWithLogitsSum(decode(z, b.task, dec), b.x), n);
-  const kl = gaussianKl(q.mu, q.logvar, o.gemm(b.task, prior.mu), o.gemm(b.task, prior.logvar));
-  const taskCe = nn.crossEntropy(q.taskLogits, b.task);
+  const logits = decode(z, b.task, dec);
+  const bce = o.reduceSum(o.reshape(o.sub(nn.softplus(logits), o.mul(b.x, logits)), [n, 784]), [1], 1); // [B, 1]
+  const recon = weightedMean(bce, b.weight);
+  const pmu = o.gemm(b.task, prior.mu);
+  const plv = o.gemm(b.task, prior.logvar);
+  const dz = o.sub(q.mu, pmu);
+  const ratio = o.div(o.add(o.exp(q.logvar), o.mul(dz, dz)), o.exp(plv));
+  const klPer = o.mul(o.reduceSum(o.add(o.sub(plv, q.logvar), o.sub(ratio, 1)), [1], 1), 0.5); // [B, 1]
+  const kl = weightedMean(klPer, b.weight);
+  const cePer = o.neg(o.reduceSum(o.mul(nn.logSoftmax(q.taskLogits), b.task), [1], 1)); // [B, 1]
+  const taskCe = weightedMean(cePer, b.weight);
   const nce = infoNce(encode(b.view1, enc).mu, encode(b.view2, enc).mu, l.temperature);
-  const loss = o.add(o.add(recon, o.mul(kl, l.beta)), o.add(taskCe, o.mul(nce, l.contrastiveWeight)));
-  return { loss, recon, kl, task_ce: taskCe, infonce: nce };
+  let loss = o.add(o.add(recon, o.mul(kl, l.beta)), o.add(taskCe, o.mul(nce, l.contrastiveWeight)));
+  const terms: Record<string, Value> = { recon, kl, task_ce: taskCe, infonce: nce };
+  if (d.posterior && b.teacherPosterior && b.kdTemperature) {
+    // T^2 * KL(p_teacher || softmax(logits / T)), the entropy of the fixed target dropped.
+    const t = b.kdTemperature;
+    const logq = nn.logSoftmax(o.div(q.taskLogits, t));
+    const kdPer = o.neg(o.reduceSum(o.mul(b.teacherPosterior, logq), [1], 1));
+    const kd = o.mul(weightedMean(kdPer, b.weight), o.mul(t, t));
+    loss = o.add(loss, o.mul(kd, d.posteriorWeight));
+    terms.kd_posterior = kd;
+  }
+  if (d.featureDim && b.teacherFeatures && proj) {
+    const diff = o.sub(nn.linear(q.h, proj), b.teacherFeatures);
+    const fPer = o.reduceMean(o.mul(diff, diff), [1], 1); // [B, 1]
+    const kdf = weightedMean(fPer, b.weight);
+    loss = o.add(loss, o.mul(kdf, d.featureWeight));
+    terms.kd_features = kdf;
+  }
+  return { loss, ...terms };
 }
 
-export function allStudentParams(enc: EncoderParams, dec: DecoderParams, prior: PriorParams): Value[] {
+export function allStudentParams(enc: EncoderParams, dec: DecoderParams, prior: PriorParams, proj?: nn.Linear): Value[] {
   const lin = (l: nn.Linear | nn.Conv2d) => [l.w, ...(l.b ? [l.b] : [])];
   return [
     ...[enc.c1, enc.c2, enc.fc, enc.head, enc.task].flatMap(lin),
     ...[dec.fc1, dec.fc2, dec.ct1, dec.ct2].flatMap(lin),
     prior.mu,
     prior.logvar,
+    ...(proj ? lin(proj) : []),
   ];
 }
 
-export function buildStudentStep(g: Graph, a: StudentArch, l: StudentLoss, batch: number, optimizer: OptimizerSpec = { kind: 'adam' }): StepGraph {
+export function buildStudentStep(g: Graph, a: StudentArch, l: StudentLoss, batch: number, optimizer: OptimizerSpec = { kind: 'adam' }, d: DistillOptions = noDistill): StepGraph {
   const enc = encoderParams(g, a);
   const dec = decoderParams(g, a);
   const prior = priorParams(g, a);
-  const { loss, ...metrics } = studentLoss(studentInputs(g, a, batch), enc, dec, prior, l);
-  return buildTrainStep(g, { name: 'student_step', loss: loss!, groups: [{ params: allStudentParams(enc, dec, prior) }], optimizer, metrics });
+  const proj = d.featureDim ? nn.linearParams(g, 'distill.proj', a.hidden, d.featureDim) : undefined;
+  const { loss, ...metrics } = studentLoss(studentInputs(g, a, batch, d), enc, dec, prior, l, d, proj);
+  return buildTrainStep(g, { name: 'student_step', loss: loss!, groups: [{ params: allStudentParams(enc, dec, prior, proj) }], optimizer, metrics });
+}
+
+/** The servable encoder: images [N, 1, 28, 28] in [0, 1] -> mu, logvar [N, zDim], task logits [N, T]. */
+export function emitEncoderInference(a: StudentArch, n: number, weights: ReadonlyMap<string, Float32Array>, dynamicBatch = false): EmittedModel {
+  const g = new Graph();
+  const enc = encoderParams(g, a);
+  const q = encode(g.input('images', [n, 1, 28, 28]), enc);
+  return emitModel(g, { outputs: { mu: q.mu, logvar: q.logvar, task_logits: q.taskLogits }, bake: weights, name: 'encoder', dynamicBatch: dynamicBatch ? n : undefined });
 }
 
 /** The servable decoder: z [N, zDim], task one-hot [N, T] -> pixels [N, 1, 28, 28] in [0, 1]. */

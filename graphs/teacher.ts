@@ -17,9 +17,36 @@ export interface TeacherArch {
   criticWidth: number;
   /** Spectral norm on [fc, deconv1, deconv2]. */
   spectralNorm: readonly [boolean, boolean, boolean];
+  /** A SAGAN-style self-attention block on the 14x14 feature maps of generator and critic. */
+  attention?: boolean;
 }
 
 export const referenceTeacher: TeacherArch = { zDim: 64, genWidth: 128, criticWidth: 64, spectralNorm: [true, true, true] };
+
+export interface AttentionParams { q: Value; k: Value; v: Value; gamma: Value }
+
+export function attentionParams(g: Graph, name: string, channels: number): AttentionParams {
+  const c8 = Math.max(1, Math.floor(channels / 8));
+  const init = (fanIn: number) => ({ kind: 'kaimingUniform', fanIn, gain: Math.sqrt(1 / 3) }) as const;
+  return {
+    q: g.param(`${name}.query`, [c8, channels], init(channels)),
+    k: g.param(`${name}.key`, [c8, channels], init(channels)),
+    v: g.param(`${name}.value`, [channels, channels], init(channels)),
+    gamma: g.param(`${name}.gamma`, [1], { kind: 'zeros' }),
+  };
+}
+
+/** Self-attention (Zhang et al. 2019): x + gamma * V softmax(Q^T K)^T over the H*W positions. */
+export function selfAttention(x: Value, p: AttentionParams): Value {
+  const [n, c, h, w] = x.shape as [number, number, number, number];
+  const flat = o.reshape(x, [n, c, h * w]); // [N, C, HW]
+  const q = o.matmul(p.q, flat); // [N, C/8, HW]
+  const k = o.matmul(p.k, flat); // [N, C/8, HW]
+  const v = o.matmul(p.v, flat); // [N, C, HW]
+  const attn = nn.softmax(o.matmul(o.swapLast(q), k), -1); // [N, HW, HW]: row i attends over j
+  const out = o.matmul(v, o.swapLast(attn)); // [N, C, HW]
+  return o.add(x, o.mul(o.reshape(out, [n, c, h, w]), p.gamma));
+}
 
 export interface GeneratorParams {
   fc: nn.Linear;
@@ -27,6 +54,7 @@ export interface GeneratorParams {
   ct2: nn.Conv2d;
   /** Power-iteration vectors, one per spectrally normalised layer. */
   u: (Value | null)[];
+  attention?: AttentionParams;
 }
 
 export function generatorParams(g: Graph, a: TeacherArch, prefix = 'G'): GeneratorParams {
@@ -37,7 +65,8 @@ export function generatorParams(g: Graph, a: TeacherArch, prefix = 'G'): Generat
   // u has the length of the weight's dim 0 (Linear: out) or dim 1 (ConvTranspose: out channels).
   const rows = [w * 7 * 7, w / 2, 1];
   const u = a.spectralNorm.map((on, i) => (on ? g.buffer(`${prefix}.sn${i}.u`, [rows[i]!], { kind: 'normal', std: 1 }) : null));
-  return { fc, ct1, ct2, u };
+  const attention = a.attention ? attentionParams(g, `${prefix}.attn`, w / 2) : undefined;
+  return { fc, ct1, ct2, u, attention };
 }
 
 export interface GeneratorOut {
@@ -60,6 +89,7 @@ export function generator(z: Value, p: GeneratorParams, frozen = false): Generat
   let h = o.relu(nn.linear(z, p.fc, weight(p.fc.w, 0, 0)));
   h = o.reshape(h, [n, width, 7, 7]); // [N, C, 7, 7]
   h = o.relu(nn.convTranspose2d(h, p.ct1, weight(p.ct1.w, 1, 1))); // [N, C/2, 14, 14]
+  if (p.attention) h = selfAttention(h, p.attention);
   const images = o.tanh(nn.convTranspose2d(h, p.ct2, weight(p.ct2.w, 2, 1))); // [N, 1, 28, 28]
   return { images, bufferUpdates };
 }
@@ -68,6 +98,7 @@ export interface CriticParams {
   c1: nn.Conv2d;
   c2: nn.Conv2d;
   fc: nn.Linear;
+  attention?: AttentionParams;
 }
 
 export function criticParams(g: Graph, a: TeacherArch, prefix = 'D'): CriticParams {
@@ -76,13 +107,25 @@ export function criticParams(g: Graph, a: TeacherArch, prefix = 'D'): CriticPara
     c1: nn.conv2dParams(g, `${prefix}.c1`, 1, w, 4, 2, 1),
     c2: nn.conv2dParams(g, `${prefix}.c2`, w, 2 * w, 4, 2, 1),
     fc: nn.linearParams(g, `${prefix}.fc`, 2 * w * 7 * 7, 1),
+    attention: a.attention ? attentionParams(g, `${prefix}.attn`, w) : undefined,
   };
+}
+
+export function criticParamList(p: CriticParams): Value[] {
+  const att = p.attention ? [p.attention.q, p.attention.k, p.attention.v, p.attention.gamma] : [];
+  return [p.c1.w, p.c1.b!, ...att, p.c2.w, p.c2.b!, p.fc.w, p.fc.b!];
+}
+
+export function generatorParamList(p: GeneratorParams): Value[] {
+  const att = p.attention ? [p.attention.q, p.attention.k, p.attention.v, p.attention.gamma] : [];
+  return [p.fc.w, p.fc.b!, p.ct1.w, p.ct1.b!, ...att, p.ct2.w, p.ct2.b!];
 }
 
 /** Critic scores [N, 1]; `features` is the flattened last conv activation [N, 2w*7*7]. */
 export function critic(x: Value, p: CriticParams): { score: Value; features: Value } {
   const n = x.shape[0]!;
   let h = o.leakyRelu(nn.conv2d(x, p.c1), 0.2); // [N, w, 14, 14]
+  if (p.attention) h = selfAttention(h, p.attention);
   h = o.leakyRelu(nn.conv2d(h, p.c2), 0.2); // [N, 2w, 7, 7]
   const features = o.reshape(h, [n, h.size / n]); // [N, 2w*49]
   return { score: nn.linear(features, p.fc), features };
@@ -105,11 +148,16 @@ export interface TeacherTraining {
 
 export const referenceTraining: TeacherTraining = { batch: 64, gpLambda: 10, optimizer: { kind: 'adam', beta1: 0.5, beta2: 0.9 } };
 
-export function buildCriticStep(g: Graph, a: TeacherArch, t: TeacherTraining): StepGraph {
+/**
+ * The critic step. `fake: 'input'` takes generated images as an input (the benchmark's form);
+ * `fake: 'generator'` draws them inside the step from z and the generator's current weights
+ * (no gradient, no buffer update), saving a session run per critic step.
+ */
+export function buildCriticStep(g: Graph, a: TeacherArch, t: TeacherTraining, fakeFrom: 'input' | 'generator' = 'input'): StepGraph {
   const b = t.batch;
   const D = criticParams(g, a);
   const real = g.input('real', [b, 1, 28, 28]);
-  const fake = g.input('fake', [b, 1, 28, 28]);
+  const fake = fakeFrom === 'input' ? g.input('fake', [b, 1, 28, 28]) : o.stopGradient(generator(g.input('z', [b, a.zDim]), generatorParams(g, a)).images);
   const eps = g.input('eps', [b, 1, 1, 1]);
   const scores = critic(o.concat([real, fake], 0), D).score; // [2B, 1]
   const dReal = o.meanAll(o.slice(scores, [0, 0], [b, 1]));
@@ -120,7 +168,7 @@ export function buildCriticStep(g: Graph, a: TeacherArch, t: TeacherTraining): S
   return buildTrainStep(g, {
     name: 'critic_step',
     loss,
-    groups: [{ params: [D.c1.w, D.c1.b!, D.c2.w, D.c2.b!, D.fc.w, D.fc.b!] }],
+    groups: [{ params: criticParamList(D) }],
     optimizer: t.optimizer,
     metrics: { wasserstein, gp },
   });
@@ -135,7 +183,7 @@ export function buildGeneratorStep(g: Graph, a: TeacherArch, t: TeacherTraining)
   return buildTrainStep(g, {
     name: 'generator_step',
     loss,
-    groups: [{ params: [G.fc.w, G.fc.b!, G.ct1.w, G.ct1.b!, G.ct2.w, G.ct2.b!] }],
+    groups: [{ params: generatorParamList(G) }],
     optimizer: t.optimizer,
     bufferUpdates,
   });
@@ -148,6 +196,16 @@ export function emitGeneratorInference(a: TeacherArch, n: number, weights: Reado
   const z = g.input('z', [n, a.zDim]);
   const images = o.add(o.mul(generator(z, G, true).images, 0.5), 0.5);
   return emitModel(g, { outputs: { images }, bake: weights, name: 'generator', dynamicBatch: dynamicBatch ? n : undefined });
+}
+
+/** The frozen critic for distillation: images in [0, 1] -> score [N, 1] and spatially pooled features [N, 2w]. */
+export function emitCriticInference(a: TeacherArch, n: number, weights: ReadonlyMap<string, Float32Array>): EmittedModel {
+  const g = new Graph();
+  const D = criticParams(g, a);
+  const x = g.input('images', [n, 1, 28, 28]);
+  const { score, features } = critic(o.sub(o.mul(x, 2), 1), D);
+  const pooled = o.reduceMean(o.reshape(features, [n, 2 * a.criticWidth, 49]), [2], 0); // [N, 2w]
+  return emitModel(g, { outputs: { score, features: pooled }, bake: weights, name: 'critic' });
 }
 
 /**
@@ -163,6 +221,7 @@ export function normalizedGeneratorWeights(a: TeacherArch, get: (name: string) =
   ];
   const out = new Map<string, Float32Array>();
   for (const name of ['fc', 'ct1', 'ct2']) out.set(`${prefix}.${name}.bias`, get(`${prefix}.${name}.bias`));
+  if (a.attention) for (const k of ['query', 'key', 'value', 'gamma']) out.set(`${prefix}.attn.${k}`, get(`${prefix}.attn.${k}`));
   layers.forEach(([name, shape, dim], i) => {
     const weight = get(name);
     out.set(name, a.spectralNorm[i] ? scaleBySigma(weight, shape, dim, get(`${prefix}.sn${i}.u`)) : weight);

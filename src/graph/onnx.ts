@@ -92,7 +92,7 @@ export function emitModel(g: Graph, opts: EmitOptions): EmittedModel {
     inputs: v.inputs.map((i) => names.get(i.id)!),
     output: out,
     node(opType, ins, outs, attrs = {}) {
-      if (opts.dynamicBatch !== undefined && (opType === 'Expand' || (opType === 'Reshape' && v.shape[0] !== opts.dynamicBatch))) {
+      if (opts.dynamicBatch !== undefined && (opType === 'Expand' || v.shape[0] !== opts.dynamicBatch)) {
         throw new Error(`dynamicBatch: ${opType} ${v} does not keep the batch dimension leading; emit with a fixed batch`);
       }
       nodes.push({
@@ -103,8 +103,8 @@ export function emitModel(g: Graph, opts: EmitOptions): EmittedModel {
         attribute: Object.entries(attrs).map(([k, a]) => attributeProto(k, a)),
       });
     },
-    ints(raw) {
-      const values = opts.dynamicBatch !== undefined && v.op === 'Reshape' ? raw.map((d, i) => (i === 0 ? -1 : d)) : raw;
+    dynamicBatch: opts.dynamicBatch,
+    ints(values) {
       const key = `i:${values.join(',')}`;
       let name = intConsts.get(key);
       if (!name) {

@@ -45,6 +45,8 @@ export interface LowerCtx {
   ints(values: Ints): string;
   floats(values: Ints): string;
   temp(hint: string): string;
+  /** Set when the batch dimension (of this size) is emitted as symbolic: shape constants must not pin it. */
+  readonly dynamicBatch?: number;
 }
 
 export interface GradArgs<K extends Prim> {
@@ -257,7 +259,7 @@ export const rules: { [K in Prim]: OpRule<K> } = {
       if (sizeOf(a.shape) !== x.size) fail('Reshape', `cannot reshape input ${fmtShape(x.shape)} (${x.size} elements) to ${fmtShape(a.shape)}`);
       return { shape: a.shape, dtype: x.dtype };
     },
-    lower: (ctx, a) => ctx.node('Reshape', [ctx.inputs[0]!, ctx.ints(a.shape)], [ctx.output]),
+    lower: (ctx, a) => ctx.node('Reshape', [ctx.inputs[0]!, ctx.ints(ctx.dynamicBatch === undefined ? a.shape : [-1, ...a.shape.slice(1)])], [ctx.output]),
     grad: (dy, { inputs: [x] }) => [reshape(dy, x!.shape)],
   },
   Transpose: {
@@ -314,8 +316,11 @@ export const rules: { [K in Prim]: OpRule<K> } = {
       return { shape, dtype: x.dtype };
     },
     lower: (ctx, a) => {
-      const axes = a.starts.map((_, i) => i);
-      ctx.node('Slice', [ctx.inputs[0]!, ctx.ints(a.starts), ctx.ints(a.ends), ctx.ints(axes)], [ctx.output]);
+      // With a symbolic batch, leave axis 0 alone (a batch slice cannot be emitted that way).
+      const from = ctx.dynamicBatch === undefined ? 0 : 1;
+      if (from && (a.starts[0] !== 0 || a.ends[0] !== ctx.dynamicBatch)) throw new Error('Slice: cannot slice the batch axis of a graph emitted with a symbolic batch');
+      const axes = a.starts.map((_, i) => i).slice(from);
+      ctx.node('Slice', [ctx.inputs[0]!, ctx.ints(a.starts.slice(from)), ctx.ints(a.ends.slice(from)), ctx.ints(axes)], [ctx.output]);
     },
     grad: (dy, { inputs: [x], attrs }) => [pad(dy, [...attrs.starts, ...attrs.ends.map((e, i) => x!.shape[i]! - e)])],
   },

@@ -1,0 +1,299 @@
+// The continual driver behind `npm run train`: for each task of the sequence a teacher phase
+// (choose or add an expert, train it) and a student phase (real data + replay + distillation),
+// then the evaluation callback, a stage export and a checkpoint. Reads top to bottom.
+
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, appendFileSync, renameSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { loadSequence, type TaskData, type Split } from '../data/index.js';
+import { Rng } from '../util/rng.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { gridPng } from '../util/images.js';
+import { type RunConfig, runId } from './config.js';
+import { Expert, trainExpert, chooseExpert, calibrateCritic, IMAGE, type SampleJudge, type ExpertDecision } from './teacher.js';
+import { Student, studentFeeds, Temperature, type ReplaySource } from './student.js';
+import { phaseBar } from './progress.js';
+import { writeModel, writeExportManifest, EXPORT_FORMAT, type ExportManifest } from './export.js';
+import type { RuntimeOptions } from './session.js';
+
+export interface RunState {
+  stage: number;
+  phase: 'teacher' | 'student' | 'done';
+  /** Progress within the phase (generator iterations or student steps). */
+  progress: number;
+  /** Expert id per learned task (index = task). */
+  expertOfTask: number[];
+  experts: { id: number; tasks: string[]; fid: Record<string, number>; scoreStats: { mean: number; std: number } }[];
+  decisions: ExpertDecision[];
+  rng: number[];
+  generation: number;
+}
+
+export interface StageEval {
+  stage: number;
+  task: string;
+  model: string;
+  fid: number;
+  accuracy: number;
+  samples: number;
+}
+
+export interface DriverOptions {
+  resume: boolean;
+  judge: () => Promise<SampleJudge>;
+  /** Called after each stage with the evaluation rows (the evaluation callback). */
+  onStage?: (stage: number, rows: StageEval[]) => void | Promise<void>;
+  log?: (line: string) => void;
+  /** Set by the Ctrl-C handler: the loops stop at the next step, save and return. */
+  stop?: { requested: boolean };
+}
+
+/** Classes of task `t` in the 20-class space of the feature network (Fashion shifted by 10). */
+function classSet(task: TaskData): Set<number> {
+  const off = task.spec.dataset === 'fashion' ? 10 : 0;
+  return new Set(task.spec.classes.map((c) => c + off));
+}
+
+function randomImages(split: Split, k: number, rng: Rng, range: '0,1' | '-1,1'): Float32Array {
+  const out = new Float32Array(k * IMAGE);
+  for (let i = 0; i < k; i++) {
+    const j = rng.int(split.n);
+    for (let p = 0; p < IMAGE; p++) {
+      const v = split.images[j * IMAGE + p]! / 255;
+      out[i * IMAGE + p] = range === '0,1' ? v : v * 2 - 1;
+    }
+  }
+  return out;
+}
+
+function firstImages(split: Split, k: number): Float32Array {
+  const n = Math.min(k, split.n);
+  return Float32Array.from(split.images.subarray(0, n * IMAGE), (v) => v / 255);
+}
+
+export async function runContinual(cfg: RunConfig, o: DriverOptions): Promise<string> {
+  const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  const stop = o.stop ?? { requested: false };
+  const runtime: RuntimeOptions = { device: cfg.device, threads: cfg.threads || undefined };
+  const dir = resolve(cfg.out, runId(cfg));
+  const ckptDir = join(dir, 'checkpoints');
+  const statePath = join(ckptDir, 'state.json');
+  if (existsSync(statePath) && !o.resume) {
+    throw new Error(`${dir} already holds a run with this configuration. Continue it with --resume, or start over with --fresh (deletes it), or change --seed/--out.`);
+  }
+  mkdirSync(dir, { recursive: true });
+  writeFileAtomic(join(dir, 'config.json'), JSON.stringify({ ...cfg, runId: runId(cfg) }, null, 2) + '\n');
+  const metrics = (row: Record<string, unknown>) => appendFileSync(join(dir, 'metrics.jsonl'), JSON.stringify({ time: new Date().toISOString(), ...row }) + '\n');
+
+  log(`run ${runId(cfg)} -> ${dir}`);
+  const tasks = await loadSequence(cfg.tasks, { log });
+  const judge = await o.judge();
+  for (const t of tasks) await judge.realStats(`${t.spec.name}/test`, firstImages(t.test, cfg.eval.samples), Math.min(cfg.eval.samples, t.test.n));
+  for (const t of tasks) {
+    const n = Math.min(cfg.teacher.experts.fidSamples, t.train.n);
+    await judge.realStats(`${t.spec.name}/train`, firstImages(t.train, n), n);
+  }
+
+  const featureDim = 2 * cfg.teacher.arch.criticWidth;
+  const student = await Student.create(cfg.student, tasks.length, featureDim, cfg.seed, runtime);
+  const experts: Expert[] = [];
+  const rng = new Rng(cfg.seed);
+  let state: RunState = { stage: 0, phase: 'teacher', progress: 0, expertOfTask: [], experts: [], decisions: [], rng: rng.getState(), generation: 0 };
+
+  if (o.resume && existsSync(statePath)) {
+    state = JSON.parse(readFileSync(statePath, 'utf8')) as RunState;
+    const gen = join(ckptDir, String(state.generation));
+    for (const s of state.experts) {
+      const e = await Expert.create(s.id, cfg.teacher, cfg.seed, runtime);
+      e.store.load(join(gen, `${e.name}.safetensors`));
+      e.tasks.push(...s.tasks);
+      for (const [k, v] of Object.entries(s.fid)) e.fid.set(k, v);
+      e.scoreStats = s.scoreStats;
+      experts.push(e);
+    }
+    student.store.load(join(gen, 'student.safetensors'));
+    rng.setState(state.rng);
+    log(`resumed at stage ${state.stage} (${tasks[state.stage]?.spec.name ?? 'done'}), ${state.phase} phase, step ${state.progress}`);
+  }
+
+  const save = async () => {
+    state.rng = rng.getState();
+    state.experts = experts.map((e) => ({ id: e.id, tasks: [...e.tasks], fid: Object.fromEntries(e.fid), scoreStats: e.scoreStats }));
+    const generation = state.generation + 1;
+    const gen = join(ckptDir, String(generation));
+    for (const e of experts) e.store.save(join(gen, `${e.name}.safetensors`));
+    student.store.save(join(gen, 'student.safetensors'));
+    const previous = state.generation;
+    state.generation = generation;
+    writeFileAtomic(statePath, JSON.stringify(state, null, 2) + '\n'); // the commit point
+    rmSync(join(ckptDir, String(previous)), { recursive: true, force: true });
+  };
+
+  const expertFor = (t: number) => experts.find((e) => e.id === state.expertOfTask[t]) ?? null;
+
+  for (; state.stage < tasks.length; ) {
+    const k = state.stage;
+    const task = tasks[k]!;
+    const name = task.spec.name;
+
+    // ---- teacher phase
+    if (state.phase === 'teacher') {
+      if (state.expertOfTask[k] === undefined) {
+        const d = await chooseExpert(experts, name, cfg.teacher, judge, `${name}/train`, rng);
+        state.decisions.push(d);
+        const fids = Object.entries(d.fids).map(([e, f]) => `${e} ${f.toFixed(1)}`).join(', ') || 'no experts yet';
+        log(`expert decision for ${name}: ${d.action} -> expert${d.expert} (FID on ${d.samples} samples: ${fids}; threshold ${d.threshold})`);
+        metrics({ type: 'decision', stage: k, ...d });
+        if (d.action === 'new' || d.action === 'first') experts.push(await Expert.create(d.expert, cfg.teacher, cfg.seed, runtime));
+        state.expertOfTask[k] = d.expert;
+      }
+      const e = expertFor(k)!;
+      const held = e.tasks.filter((t) => t !== name);
+      const snapshot = held.length ? await Expert.create(1000 + e.id, cfg.teacher, cfg.seed, runtime) : null;
+      if (snapshot) for (const [n, t] of e.store.tensors) snapshot.store.tensors.set(n, t);
+      const total = cfg.teacher.train.iterations;
+      const bar = phaseBar(`stage ${k + 1}/${tasks.length} ${name} teacher ${e.name}`, total, process.stderr, state.progress);
+      const t0 = performance.now();
+      const done = await trainExpert(e, cfg.teacher, {
+        iterations: total,
+        start: state.progress,
+        rng,
+        realBatch: (n) => randomImages(task.train, n, rng, '-1,1'),
+        // Replay of the expert's own earlier tasks, from a snapshot taken before this task.
+        replay: snapshot ? { fraction: held.length / (held.length + 1), batch: async (n) => Float32Array.from(await snapshot.sample(n, rng), (v) => v * 2 - 1) } : undefined,
+        fidProbe: async () => judge.fid(await e.sample(cfg.teacher.experts.fidSamples, rng), cfg.teacher.experts.fidSamples, `${name}/train`),
+        onStep: (l) => {
+          bar.tick(l.iteration, { W: l.wasserstein, gp: l.gp, fid: l.fid });
+          if (l.fid !== undefined || l.iteration % 10 === 0) metrics({ type: 'teacher', stage: k, task: name, expert: e.id, ...l });
+          if (l.fid !== undefined) log(`  ${e.name} on ${name}: iteration ${l.iteration}, FID ${l.fid.toFixed(1)} (${cfg.teacher.experts.fidSamples} samples)`);
+        },
+        shouldStop: () => stop.requested,
+        onCheckpoint: async (it) => {
+          state.progress = it;
+          await save();
+        },
+        checkpointEvery: 100,
+      });
+      bar.end();
+      state.progress = done;
+      if (done < total) {
+        await save();
+        log(`stopped: saved at stage ${k + 1} teacher iteration ${done}; continue with --resume`);
+        return dir;
+      }
+      if (!e.tasks.includes(name)) e.tasks.push(name);
+      for (const t of e.tasks) {
+        const fid = await judge.fid(await e.sample(cfg.teacher.experts.fidSamples, rng), cfg.teacher.experts.fidSamples, `${t}/train`);
+        e.fid.set(t, fid);
+      }
+      await calibrateCritic(e, rng);
+      metrics({ type: 'phase', stage: k, task: name, phase: 'teacher', expert: e.id, seconds: (performance.now() - t0) / 1000, fid: Object.fromEntries(e.fid) });
+      state.phase = 'student';
+      state.progress = 0;
+      await save();
+    }
+
+    // ---- student phase
+    if (state.phase === 'student') {
+      const c = cfg.student;
+      const b = c.train.batch;
+      const replay: ReplaySource[] = [];
+      if (c.replay.ratio > 0) {
+        for (let t = 0; t < k; t++) {
+          const e = expertFor(t)!;
+          const fid = e.fid.get(tasks[t]!.spec.name) ?? Infinity;
+          replay.push({ task: t, expert: e, weight: c.distill.adaptiveWeights ? Math.min(1, c.distill.fidReference / fid) : 1 });
+        }
+      }
+      const realCount = replay.length ? b - Math.round(b * c.replay.ratio) : b;
+      const known = tasks.map((_, t) => (t <= k ? expertFor(t) : null));
+      const temp = new Temperature(c.distill.temperature);
+      const total = c.train.steps;
+      const bar = phaseBar(`stage ${k + 1}/${tasks.length} ${name} student`, total, process.stderr, state.progress);
+      const t0 = performance.now();
+      while (state.progress < total && !stop.requested) {
+        const kdT = temp.value(state.progress / total);
+        const feeds = await studentFeeds(student, c, {
+          real: randomImages(task.train, realCount, rng, '0,1'), realCount, currentTask: k, currentExpert: expertFor(k), replay, experts: known,
+        }, kdT, rng);
+        const m = await student.step.run(feeds);
+        temp.observe(m.kd_posterior);
+        state.progress++;
+        bar.tick(state.progress, { loss: m.loss, rec: m.recon, kl: m.kl, nce: m.infonce, kd: m.kd_posterior, T: kdT });
+        if (state.progress % 10 === 0) metrics({ type: 'student', stage: k, task: name, step: state.progress, temperature: kdT, ...m });
+        if (state.progress % 250 === 0 && state.progress < total) await save();
+      }
+      bar.end();
+      if (state.progress < total) {
+        await save();
+        log(`stopped: saved at stage ${k + 1} student step ${state.progress}; continue with --resume`);
+        return dir;
+      }
+      metrics({ type: 'phase', stage: k, task: name, phase: 'student', seconds: (performance.now() - t0) / 1000 });
+
+      // ---- evaluation callback and stage export
+      const rows = await evaluateStage(k, tasks, student, expertFor, judge, cfg, rng, dir);
+      for (const r of rows) metrics({ type: 'eval', ...r });
+      await exportModels(join(dir, 'stages', String(k), 'export'), runId(cfg), tasks.slice(0, tasks.length), student, experts);
+      await o.onStage?.(k, rows);
+      state.stage++;
+      state.phase = state.stage < tasks.length ? 'teacher' : 'done';
+      state.progress = 0;
+      await save();
+    }
+  }
+  await exportModels(join(dir, 'export'), runId(cfg), tasks, student, experts);
+  pointLatest(cfg.out, dir);
+  log(`done: ${dir} (export/ holds the student decoder, encoder and teacher experts)`);
+  return dir;
+}
+
+/** FID and classifier accuracy of student and teacher samples for every task learned so far; sample grids. */
+async function evaluateStage(k: number, tasks: TaskData[], student: Student, expertFor: (t: number) => Expert | null, judge: SampleJudge, cfg: RunConfig, rng: Rng, dir: string): Promise<StageEval[]> {
+  const rows: StageEval[] = [];
+  const n = cfg.eval.samples;
+  const samplesDir = join(dir, 'stages', String(k), 'samples');
+  for (let t = 0; t <= k; t++) {
+    const name = tasks[t]!.spec.name;
+    const classes = classSet(tasks[t]!);
+    const models: [string, Float32Array][] = [['student', await student.sample(t, n, rng)]];
+    const e = expertFor(t);
+    if (e) models.push([`teacher/${e.name}`, await e.sample(n, rng)]);
+    for (const [model, images] of models) {
+      const fid = await judge.fid(images, n, `${name}/test`);
+      const pred = await judge.classify(images, n);
+      const accuracy = pred.reduce((a, p) => a + (classes.has(p) ? 1 : 0), 0) / n;
+      rows.push({ stage: k, task: name, model, fid, accuracy, samples: n });
+      const file = `${model.startsWith('teacher') ? 'teacher' : 'student'}_${name.replace(/[^a-zA-Z0-9-]/g, '_')}.png`;
+      writeFileAtomic(join(samplesDir, file), await gridPng(images, 64, { cols: 8, scale: 2 }));
+    }
+  }
+  return rows;
+}
+
+export async function exportModels(dir: string, run: string, tasks: TaskData[], student: Student, experts: Expert[]): Promise<ExportManifest> {
+  const B = 64;
+  const decoder = writeModel(dir, 'student_decoder.onnx', student.exportDecoder(B), B);
+  const encoder = writeModel(dir, 'student_encoder.onnx', student.exportEncoder(B), B);
+  const teacherModels = experts.map((e) => ({ ...writeModel(dir, `teacher_${e.name}.onnx`, e.exportGenerator(), B), tasks: [...e.tasks] }));
+  const manifest: ExportManifest = {
+    format: EXPORT_FORMAT,
+    run,
+    createdAt: new Date().toISOString(),
+    tasks: tasks.map((t, index) => ({ name: t.spec.name, index })),
+    student: { zDim: student.arch.zDim, decoder, encoder, prior: student.prior() },
+    teacher: experts.length ? { zDim: experts[0]!.arch.zDim, experts: teacherModels } : undefined,
+  };
+  writeExportManifest(dir, manifest);
+  return manifest;
+}
+
+/** results/latest -> the newest run (replaced atomically). */
+function pointLatest(out: string, dir: string): void {
+  const link = join(out, 'latest');
+  const tmp = join(out, `.latest.${process.pid}`);
+  rmSync(tmp, { force: true });
+  symlinkSync(resolve(dir), tmp);
+  renameSync(tmp, link);
+}
+
+

@@ -1,0 +1,24 @@
+// The SampleJudge that training uses: the evaluation layer's feature network (FID features
+// and 20-class predictions), with real-image statistics computed once per key.
+
+import { fidFromStats, stats, type FeatureStats } from '../eval/fid.js';
+import { loadFeatureExtractor } from '../eval/index.js';
+import type { SampleJudge } from './teacher.js';
+
+export async function makeJudge(o: { threads?: number; log?: (l: string) => void } = {}): Promise<SampleJudge> {
+  const fx = await loadFeatureExtractor({ threads: o.threads, log: o.log ?? ((l: string) => process.stderr.write(l + '\n')) });
+  const cache = new Map<string, FeatureStats>();
+  return {
+    async realStats(key, images, n) {
+      if (!cache.has(key)) cache.set(key, stats(await fx.features(images, n), fx.dim));
+    },
+    async fid(images, n, key) {
+      const real = cache.get(key);
+      if (!real) throw new Error(`no real statistics for '${key}'`);
+      return fidFromStats(stats(await fx.features(images, n), fx.dim), real);
+    },
+    async classify(images, n) {
+      return fx.classify(images, n);
+    },
+  };
+}

@@ -1,0 +1,229 @@
+// The teacher: a mixture of WGAN-GP experts. An expert owns a generator and a critic (one
+// TensorStore, two step graphs); the manager adds an expert when no existing one fits a new
+// task (FID above the threshold) and otherwise keeps training the closest one with replay.
+
+import * as ort from 'onnxruntime-node';
+import { Graph } from '../graph/ir.js';
+import type { EmittedModel } from '../graph/onnx.js';
+import * as teacher from '../../graphs/teacher.js';
+import { Rng } from '../util/rng.js';
+import type { TeacherConfig } from './config.js';
+import { createSession, StepRunner, TensorStore, type RuntimeOptions } from './session.js';
+
+export const IMAGE = 784;
+
+/** What the training loops need from evaluation: FID against cached real statistics, and a classifier. */
+export interface SampleJudge {
+  /** Statistics of real images (pixels in [0, 1]), cached under `key`. */
+  realStats(key: string, images: Float32Array, n: number): Promise<void>;
+  fid(images: Float32Array, n: number, key: string): Promise<number>;
+  /** Predicted class per image: MNIST digits 0-9, Fashion classes 10-19. */
+  classify(images: Float32Array, n: number): Promise<Int32Array>;
+}
+
+export function teacherArch(c: TeacherConfig): teacher.TeacherArch {
+  return { zDim: c.arch.zDim, genWidth: c.arch.genWidth, criticWidth: c.arch.criticWidth, spectralNorm: c.arch.spectralNorm, attention: c.arch.attention };
+}
+
+function training(c: TeacherConfig): teacher.TeacherTraining {
+  return { batch: c.train.batch, gpLambda: c.train.gpLambda, optimizer: { kind: 'adam', beta1: c.train.beta1, beta2: c.train.beta2 } };
+}
+
+/** A session over a graph with weights baked in, rebuilt when the weights have changed. */
+class Frozen {
+  private session: ort.InferenceSession | null = null;
+  private version = -1;
+  constructor(private readonly build: () => EmittedModel, private readonly runtime: RuntimeOptions) {}
+  async get(version: number): Promise<ort.InferenceSession> {
+    if (!this.session || this.version !== version) {
+      await this.session?.release();
+      this.session = await createSession(this.build().bytes, this.runtime);
+      this.version = version;
+    }
+    return this.session;
+  }
+}
+
+export class Expert {
+  /** Tasks this expert has learned, in order. */
+  readonly tasks: string[] = [];
+  /** FID on each of its tasks when it last finished training, by task name. */
+  readonly fid = new Map<string, number>();
+  /** Mean and spread of the critic's score on the expert's own samples (to compare critics). */
+  scoreStats = { mean: 0, std: 1 };
+  private readonly sampler: Frozen;
+  private readonly criticInfer: Frozen;
+  private readonly samplerBatch = 64;
+
+  private constructor(
+    readonly id: number,
+    readonly arch: teacher.TeacherArch,
+    readonly store: TensorStore,
+    readonly criticStep: StepRunner,
+    readonly generatorStep: StepRunner,
+    runtime: RuntimeOptions,
+  ) {
+    this.sampler = new Frozen(() => teacher.emitGeneratorInference(this.arch, this.samplerBatch, this.generatorWeights(), true), runtime);
+    this.criticInfer = new Frozen(() => teacher.emitCriticInference(this.arch, this.samplerBatch, this.criticWeights()), runtime);
+  }
+
+  static async create(id: number, c: TeacherConfig, seed: number, runtime: RuntimeOptions): Promise<Expert> {
+    const arch = teacherArch(c);
+    const t = training(c);
+    const store = new TensorStore();
+    const gc = new Graph();
+    const critic = teacher.buildCriticStep(gc, arch, t, 'generator');
+    const gg = new Graph();
+    const gen = teacher.buildGeneratorStep(gg, arch, t);
+    store.declare(gc, seed + 1000 * id);
+    store.declare(gg, seed + 1000 * id);
+    return new Expert(id, arch, store, await StepRunner.create(critic, store, runtime), await StepRunner.create(gen, store, runtime), runtime);
+  }
+
+  get name(): string {
+    return `expert${this.id}`;
+  }
+
+  /** Changes whenever a step has run, so frozen sessions know to rebuild. */
+  private get version(): number {
+    return this.criticStep.steps * 1_000_003 + this.generatorStep.steps;
+  }
+
+  generatorWeights(): Map<string, Float32Array> {
+    return teacher.normalizedGeneratorWeights(this.arch, (k) => this.store.read(k));
+  }
+
+  criticWeights(): Map<string, Float32Array> {
+    const out = new Map<string, Float32Array>();
+    for (const name of this.store.specs.keys()) if (name.startsWith('D.') && !name.includes('.adam_')) out.set(name, this.store.read(name));
+    return out;
+  }
+
+  /** The servable generator (z [N, zDim] -> images in [0, 1], batch symbolic). */
+  exportGenerator(): EmittedModel {
+    return teacher.emitGeneratorInference(this.arch, this.samplerBatch, this.generatorWeights(), true);
+  }
+
+  /** n samples with pixels in [0, 1], z drawn from `rng`. */
+  async sample(n: number, rng: Rng): Promise<Float32Array> {
+    const session = await this.sampler.get(this.version);
+    const out = new Float32Array(n * IMAGE);
+    for (let at = 0; at < n; at += this.samplerBatch) {
+      const k = Math.min(this.samplerBatch, n - at);
+      const z = rng.fillNormal(new Float32Array(k * this.arch.zDim));
+      const r = await session.run({ z: new ort.Tensor('float32', z, [k, this.arch.zDim]) });
+      out.set((r.images!.data as Float32Array).subarray(0, k * IMAGE), at * IMAGE);
+    }
+    return out;
+  }
+
+  /** Critic scores [n] and pooled critic features [n, F] of images in [0, 1] (n <= 64 per call is batched). */
+  async judge(images: Float32Array, n: number): Promise<{ scores: Float32Array; features: Float32Array; featureDim: number }> {
+    const session = await this.criticInfer.get(this.version);
+    const b = this.samplerBatch;
+    const f = 2 * this.arch.criticWidth;
+    const scores = new Float32Array(n);
+    const features = new Float32Array(n * f);
+    for (let at = 0; at < n; at += b) {
+      const k = Math.min(b, n - at);
+      const x = new Float32Array(b * IMAGE);
+      x.set(images.subarray(at * IMAGE, (at + k) * IMAGE));
+      const r = await session.run({ images: new ort.Tensor('float32', x, [b, 1, 28, 28]) });
+      scores.set((r.score!.data as Float32Array).subarray(0, k), at);
+      features.set((r.features!.data as Float32Array).subarray(0, k * f), at * f);
+    }
+    return { scores, features, featureDim: f };
+  }
+}
+
+export interface TeacherStepLog {
+  iteration: number;
+  critic_loss: number;
+  generator_loss: number;
+  wasserstein: number;
+  gp: number;
+  fid?: number;
+}
+
+/**
+ * Trains an expert on a task for `iterations` generator iterations. `realBatch(k)` gives k real
+ * images in [-1, 1]; `replay` (when the expert already holds tasks) gives k of its own earlier samples.
+ */
+export async function trainExpert(
+  e: Expert,
+  c: TeacherConfig,
+  o: {
+    iterations: number;
+    realBatch: (k: number) => Float32Array;
+    replay?: { fraction: number; batch: (k: number) => Promise<Float32Array> };
+    rng: Rng;
+    fidProbe?: () => Promise<number>;
+    onStep: (log: TeacherStepLog) => void;
+    shouldStop: () => boolean;
+    /** The iteration to resume from (0 for a fresh phase). */
+    start: number;
+    onCheckpoint?: (iteration: number) => Promise<void>;
+    checkpointEvery?: number;
+  },
+): Promise<number> {
+  const b = c.train.batch;
+  const kReplay = o.replay ? Math.round(b * o.replay.fraction) : 0;
+  let it = o.start;
+  while (it < o.iterations) {
+    if (o.shouldStop()) break;
+    let m: Record<string, number> = {};
+    for (let k = 0; k < c.train.nCritic; k++) {
+      const real = new Float32Array(b * IMAGE);
+      real.set(o.realBatch(b - kReplay));
+      if (kReplay) real.set(await o.replay!.batch(kReplay), (b - kReplay) * IMAGE);
+      m = await e.criticStep.run({
+        real,
+        z: o.rng.fillNormal(new Float32Array(b * e.arch.zDim)),
+        eps: o.rng.fillUniform(new Float32Array(b)),
+        lr: c.train.lr,
+      });
+    }
+    const g = await e.generatorStep.run({ z: o.rng.fillNormal(new Float32Array(b * e.arch.zDim)), lr: c.train.lr });
+    it++;
+    const log: TeacherStepLog = { iteration: it, critic_loss: m.loss!, generator_loss: g.loss!, wasserstein: m.wasserstein!, gp: m.gp! };
+    if (o.fidProbe && (it % c.train.fidEvery === 0 || it === o.iterations)) log.fid = await o.fidProbe();
+    o.onStep(log);
+    if (o.onCheckpoint && o.checkpointEvery && it % o.checkpointEvery === 0 && it < o.iterations) await o.onCheckpoint(it);
+  }
+  return it;
+}
+
+/** Calibrates the critic's scores on the expert's own samples, so critics of different experts compare. */
+export async function calibrateCritic(e: Expert, rng: Rng, n = 256): Promise<void> {
+  const { scores } = await e.judge(await e.sample(n, rng), n);
+  let mean = 0;
+  for (const s of scores) mean += s / n;
+  let v = 0;
+  for (const s of scores) v += (s - mean) ** 2 / n;
+  e.scoreStats = { mean, std: Math.sqrt(v) + 1e-6 };
+}
+
+export interface ExpertDecision {
+  task: string;
+  fids: Record<string, number>;
+  samples: number;
+  threshold: number;
+  action: 'new' | 'reuse' | 'first' | 'cap';
+  expert: number;
+}
+
+/**
+ * Picks the expert for a new task: the FID of every expert's samples against the task's data;
+ * a new expert when the smallest exceeds the threshold (and the cap allows), else the closest.
+ */
+export async function chooseExpert(experts: readonly Expert[], task: string, c: TeacherConfig, judge: SampleJudge, statsKey: string, rng: Rng): Promise<ExpertDecision> {
+  const threshold = c.experts.fidThreshold;
+  const samples = c.experts.fidSamples;
+  if (experts.length === 0) return { task, fids: {}, samples, threshold, action: 'first', expert: 0 };
+  const fids: Record<string, number> = {};
+  for (const e of experts) fids[e.name] = await judge.fid(await e.sample(samples, rng), samples, statsKey);
+  const best = experts.reduce((a, e) => (fids[e.name]! < fids[a.name]! ? e : a));
+  if (fids[best.name]! <= threshold) return { task, fids, samples, threshold, action: 'reuse', expert: best.id };
+  if (experts.length >= c.experts.maxExperts) return { task, fids, samples, threshold, action: 'cap', expert: best.id };
+  return { task, fids, samples, threshold, action: 'new', expert: experts.length };
+}
