@@ -103,6 +103,7 @@ function reduceInfer(op: string) {
   return (inputs: readonly Value[], a: Reduce): NodeSpec => {
     arity(op, inputs, 1);
     const x = inputs[0]!;
+    if (a.axes.length === 0) fail(op, 'axes is empty (ONNX would reduce over every axis); list the axes to reduce');
     const axes = normAxes(op, a.axes, x.rank);
     const shape = a.keepdims ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !axes.includes(i));
     return { shape, dtype: x.dtype };
@@ -394,9 +395,7 @@ export const rules: { [K in Prim]: OpRule<K> } = {
       // dW: a convolution over batch-transposed tensors, with stride and dilation swapped.
       const xt = transpose(x!, [1, 0, 2, 3]); // [C, N, H, W]
       const dyt = transpose(dy, [1, 0, 2, 3]); // [M, N, Ho, Wo]
-      const g = conv(xt, dyt, { strides: d, pads: p, dilations: s }); // [C, M, >=kh, >=kw]
-      const gk = g.shape[2] === kh && g.shape[3] === kw ? g : slice(g, [0, 0, 0, 0], [g.shape[0]!, g.shape[1]!, kh, kw]);
-      const dw = transpose(gk, [1, 0, 2, 3]);
+      const dw = transpose(convToSize(xt, dyt, { strides: d, pads: p, dilations: s }, [kh, kw]), [1, 0, 2, 3]); // [C, M, kh, kw] -> [M, C, kh, kw]
       return b ? [dx, dw, reduceSum(dy, [0, 2, 3], 0)] : [dx, dw];
     },
   },
@@ -420,9 +419,7 @@ export const rules: { [K in Prim]: OpRule<K> } = {
       const dx = conv(dy, w!, { strides: s, pads: p, dilations: d });
       const dyt = transpose(dy, [1, 0, 2, 3]); // [Cout, N, Ho, Wo]
       const xt = transpose(x!, [1, 0, 2, 3]); // [Cin, N, H, W]
-      const g = conv(dyt, xt, { strides: d, pads: p, dilations: s }); // [Cout, Cin, >=kh, >=kw]
-      const gk = g.shape[2] === kh && g.shape[3] === kw ? g : slice(g, [0, 0, 0, 0], [g.shape[0]!, g.shape[1]!, kh, kw]);
-      const dw = transpose(gk, [1, 0, 2, 3]);
+      const dw = transpose(convToSize(dyt, xt, { strides: d, pads: p, dilations: s }, [kh, kw]), [1, 0, 2, 3]); // [Cout, Cin, kh, kw] -> [Cin, Cout, kh, kw]
       return b ? [dx, dw, reduceSum(dy, [0, 2, 3], 0)] : [dx, dw];
     },
   },
@@ -483,6 +480,30 @@ export const rules: { [K in Prim]: OpRule<K> } = {
     grad: () => [null],
   },
 };
+
+/**
+ * A convolution whose spatial output is cut to `size` by trimming the end padding (and, when
+ * that is not enough, the input) rather than by slicing the result: a Slice there would turn
+ * into a Pad feeding a Conv weight in second-order graphs, which onnxruntime's Pad_Fusion
+ * rewrite mishandles (the session fails to load).
+ */
+function convToSize(x: Value, w: Value, a: ConvAttrs, size: readonly [number, number]): Value {
+  const pads = [...a.pads];
+  let input = x;
+  for (let i = 0; i < 2; i++) {
+    const out = convOut(input.shape[2 + i]!, w.shape[2 + i]!, a.strides[i]!, a.dilations[i]!, pads[i]!, pads[i + 2]!);
+    const extra = (out - size[i]!) * a.strides[i]!;
+    if (extra <= 0) continue;
+    const cut = Math.min(extra, pads[i + 2]!);
+    pads[i + 2] = pads[i + 2]! - cut;
+    if (extra > cut) {
+      const ends = [...input.shape];
+      ends[2 + i] = ends[2 + i]! - (extra - cut);
+      input = slice(input, [0, 0, 0, 0], ends);
+    }
+  }
+  return conv(input, w, { strides: a.strides, pads, dilations: a.dilations });
+}
 
 /** 1 where x > 0, else 0 (float). Not differentiable, as a mask should be. */
 function positive(x: Value): Value {
@@ -559,9 +580,10 @@ export const concat = (xs: readonly Value[], axis: number) => (xs.length === 1 ?
 export const slice = (x: Value, starts: Ints, ends: Ints) => prim('Slice', [x], { starts, ends });
 export const pad = (x: Value, pads: Ints) => (pads.every((p) => p === 0) ? x : prim('Pad', [x], { pads }));
 export const expand = (x: Value, shape: Shape) => (x.shape.length === shape.length && x.shape.every((d, i) => d === shape[i]) ? x : prim('Expand', [x], { shape }));
-export const reduceSum = (x: Value, axes: Ints, keepdims: 0 | 1 = 1) => prim('ReduceSum', [x], { axes, keepdims });
-export const reduceMean = (x: Value, axes: Ints, keepdims: 0 | 1 = 1) => prim('ReduceMean', [x], { axes, keepdims });
-export const reduceMax = (x: Value, axes: Ints, keepdims: 0 | 1 = 1) => prim('ReduceMax', [x], { axes, keepdims });
+// Reducing over no axes is the identity (ONNX would reduce over all axes: never emit that).
+export const reduceSum = (x: Value, axes: Ints, keepdims: 0 | 1 = 1) => (axes.length ? prim('ReduceSum', [x], { axes, keepdims }) : x);
+export const reduceMean = (x: Value, axes: Ints, keepdims: 0 | 1 = 1) => (axes.length ? prim('ReduceMean', [x], { axes, keepdims }) : x);
+export const reduceMax = (x: Value, axes: Ints, keepdims: 0 | 1 = 1) => (axes.length ? prim('ReduceMax', [x], { axes, keepdims }) : x);
 /** Sum of every element, as a scalar. */
 export const sumAll = (x: Value) => reduceSum(x, x.shape.map((_, i) => i), 0);
 export const meanAll = (x: Value) => reduceMean(x, x.shape.map((_, i) => i), 0);
