@@ -1,12 +1,12 @@
-// The SampleJudge that training uses: the evaluation layer's feature network (FID features
-// and 20-class predictions), with real-image statistics computed once per key.
+// The SampleJudge that training uses: the evaluation layer's LeNet feature network (FID
+// features and 20-class predictions), with real-image statistics computed once per key.
 
 import { fidFromStats, stats, type FeatureStats } from '../eval/fid.js';
-import { loadFeatureExtractor } from '../eval/index.js';
+import { argmax, loadFeatureExtractor } from '../eval/featnet.js';
 import type { SampleJudge } from './teacher.js';
 
 export async function makeJudge(o: { threads?: number; log?: (l: string) => void } = {}): Promise<SampleJudge> {
-  const fx = await loadFeatureExtractor({ threads: o.threads, log: o.log ?? ((l: string) => process.stderr.write(l + '\n')) });
+  const fx = await loadFeatureExtractor({ threads: o.threads, log: o.log });
   const cache = new Map<string, FeatureStats>();
   return {
     async realStats(key, images, n) {
@@ -18,7 +18,8 @@ export async function makeJudge(o: { threads?: number; log?: (l: string) => void
       return fidFromStats(stats(await fx.features(images, n), fx.dim), real);
     },
     async classify(images, n) {
-      return fx.classify(images, n);
+      const logits = await fx.logits(images, n);
+      return Int32Array.from({ length: n }, (_, i) => argmax(logits, i * fx.classes, fx.classes));
     },
   };
 }
