@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { configKeys, resolveConfig, runId } from '../src/train/config.js';
 import { runContinual } from '../src/train/driver.js';
 import { makeJudge } from '../src/train/judge.js';
-import { TASK_HELP } from '../src/data/index.js';
+import { TASK_HELP, parseSequence } from '../src/data/index.js';
 
 const HELP = `npm run train -- [options] [key=value ...]
 
@@ -75,6 +75,7 @@ async function main(): Promise<void> {
   if (a.threads !== undefined) base.threads = num(a.threads, 'threads');
   if (a.out !== undefined) base.out = a.out;
   const cfg = resolveConfig(base, overrides);
+  parseSequence(cfg.tasks); // unknown task names fail here, before anything is written
   if (a['print-config']) {
     console.log(JSON.stringify({ runId: runId(cfg), ...cfg }, null, 2));
     return;
@@ -88,7 +89,7 @@ async function main(): Promise<void> {
   });
   process.on('SIGTERM', () => (stop.requested = true));
   const t0 = performance.now();
-  const dir = await runContinual(cfg, { resume: !!a.resume, judge: () => makeJudge({ threads: cfg.threads || undefined }), stop });
+  const dir = await runContinual(cfg, { resume: !!a.resume, judge: () => makeJudge({ threads: cfg.threads || undefined, steps: cfg.eval.featureNetSteps }), stop });
   process.stderr.write(`wall time ${((performance.now() - t0) / 60000).toFixed(1)} min\n`);
   if (stop.requested) process.exitCode = 130;
   console.log(dir);

@@ -95,6 +95,8 @@ export const runConfigSchema = z
     eval: z.object({
       /** Samples per task for the FID after each stage. */
       samples: positiveInt.default(1000),
+      /** Training steps of the LeNet feature network behind every FID (trained once, cached). */
+      featureNetSteps: positiveInt.default(1500),
     }),
   })
   .superRefine((c, ctx) => {
@@ -112,7 +114,7 @@ export const PRESETS: Record<RunConfig['preset'], DeepPartial<RunConfig>> = {
   smoke: {
     teacher: { train: { iterations: 12, nCritic: 2, batch: 32, fidEvery: 6 }, experts: { fidSamples: 256 } },
     student: { train: { steps: 30, batch: 32 } },
-    eval: { samples: 256 },
+    eval: { samples: 256, featureNetSteps: 300 },
   },
   default: {},
   paper: {

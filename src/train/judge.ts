@@ -5,8 +5,8 @@ import { fidFromStats, stats, type FeatureStats } from '../eval/fid.js';
 import { argmax, loadFeatureExtractor } from '../eval/featnet.js';
 import type { SampleJudge } from './teacher.js';
 
-export async function makeJudge(o: { threads?: number; log?: (l: string) => void } = {}): Promise<SampleJudge> {
-  const fx = await loadFeatureExtractor({ threads: o.threads, log: o.log });
+export async function makeJudge(o: { threads?: number; steps?: number; log?: (l: string) => void } = {}): Promise<SampleJudge> {
+  const fx = await loadFeatureExtractor({ threads: o.threads, steps: o.steps, log: o.log });
   const cache = new Map<string, FeatureStats>();
   return {
     async realStats(key, images, n) {

@@ -1,0 +1,94 @@
+// npm run train end to end on the smoke preset: outputs, exported models, Ctrl-C and --resume.
+
+import { describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
+import * as ort from 'onnxruntime-node';
+import { readExportManifest } from '../../src/train/export.js';
+import { resolveConfig, runId } from '../../src/train/config.js';
+
+const cli = (args: string[]) => [process.execPath, ['--import', 'tsx', join(process.cwd(), 'tools', 'train.ts'), ...args]] as const;
+
+describe('npm run train --preset smoke', () => {
+  it('learns mnist,fashion and writes config, metrics, stage samples, checkpoints and exports', { timeout: 300_000 }, async () => {
+    const out = mkdtempSync(join(tmpdir(), 'train-'));
+    const [node, args] = cli(['--preset', 'smoke', '--out', out]);
+    const r = spawnSync(node, args, { encoding: 'utf8' });
+    expect(r.stderr).toMatch(/expert decision for fashion: new -> expert1/);
+    expect(r.status, r.stderr).toBe(0);
+    const dir = join(out, runId(resolveConfig({ preset: 'smoke' }, [])));
+    expect(readlinkSync(join(out, 'latest'))).toBe(dir);
+    const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+    expect(cfg.tasks).toBe('mnist,fashion');
+    const rows = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const evals = rows.filter((x) => x.type === 'eval');
+    // stage 0: mnist (student + teacher); stage 1: mnist and fashion (student + teacher each)
+    expect(evals.map((e) => `${e.stage}:${e.task}:${e.model.split('/')[0]}`)).toEqual(['0:mnist:student', '0:mnist:teacher', '1:mnist:student', '1:mnist:teacher', '1:fashion:student', '1:fashion:teacher']);
+    for (const e of evals) expect(Number.isFinite(e.fid) && e.samples === 256).toBe(true);
+    expect(rows.filter((x) => x.type === 'decision').map((x) => x.action)).toEqual(['first', 'new']);
+    for (const f of ['stages/0/samples/student_mnist.png', 'stages/1/samples/student_fashion.png', 'stages/1/samples/teacher_fashion.png', 'stages/0/export/manifest.json', 'checkpoints/state.json']) {
+      expect(existsSync(join(dir, f)), f).toBe(true);
+    }
+    const m = readExportManifest(join(dir, 'export'));
+    expect(m.tasks.map((t) => t.name)).toEqual(['mnist', 'fashion']);
+    expect(m.teacher!.experts.map((e) => e.tasks)).toEqual([['mnist'], ['fashion']]);
+    const s = await ort.InferenceSession.create(join(dir, 'export', m.student.decoder.file));
+    const n = 3;
+    const out3 = await s.run({ z: new ort.Tensor('float32', new Float32Array(n * 32), [n, 32]), task: new ort.Tensor('float32', Float32Array.from([1, 0, 0, 1, 1, 0]), [n, 2]) });
+    const px = out3.images!.data as Float32Array;
+    expect(out3.images!.dims).toEqual([3, 1, 28, 28]);
+    expect(px.every((v) => v >= 0 && v <= 1)).toBe(true);
+    rmSync(out, { recursive: true });
+  });
+
+  it('Ctrl-C saves and exits; --resume finishes the run', { timeout: 300_000 }, async () => {
+    const out = mkdtempSync(join(tmpdir(), 'train-'));
+    const extra = ['--preset', 'smoke', '--out', out, 'student.train.steps=150'];
+    const dir = join(out, runId(resolveConfig({ preset: 'smoke' }, ['student.train.steps=150'])));
+    const [node, args] = cli(extra);
+    const child = spawn(node, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => (err += String(d)));
+    // Interrupt once the first student phase is under way.
+    await new Promise<void>((resolve) => {
+      const t = setInterval(() => {
+        if (/stage 1\/2 mnist student/.test(err)) {
+          clearInterval(t);
+          child.kill('SIGINT');
+          resolve();
+        }
+      }, 100);
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code, err).toBe(130);
+    expect(err).toMatch(/saved at stage 1 student step \d+; continue with --resume/);
+    const state = JSON.parse(readFileSync(join(dir, 'checkpoints', 'state.json'), 'utf8'));
+    expect(state.stage).toBe(0);
+    expect(state.phase).toBe('student');
+    expect(existsSync(join(dir, 'export', 'manifest.json'))).toBe(false);
+    // Without --resume the run refuses to overwrite.
+    const again = spawnSync(node, args, { encoding: 'utf8' });
+    expect(again.status).toBe(1);
+    expect(again.stderr).toMatch(/--resume/);
+    const resumed = spawnSync(node, [...args, '--resume'], { encoding: 'utf8' });
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toMatch(/resumed at stage 0 \(mnist\), student phase, step \d+/);
+    expect(existsSync(join(dir, 'export', 'manifest.json'))).toBe(true);
+    rmSync(out, { recursive: true });
+  });
+
+  it('rejects bad input with a clear message', () => {
+    const [node, args] = cli(['--preset', 'smoke', 'teacher.train.iteration=5']);
+    const r = spawnSync(node, args, { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/unknown config key 'teacher.train.iteration'/);
+    const t = spawnSync(node, cli(['--tasks', 'mnist,cifar'])[1], { encoding: 'utf8' });
+    expect(t.status).toBe(1);
+    expect(t.stderr).toMatch(/cifar/);
+    const h = spawnSync(node, cli(['--help'])[1], { encoding: 'utf8' });
+    expect(h.stdout).toMatch(/--preset NAME/);
+    expect(h.stdout).toMatch(/teacher\.experts\.fidThreshold/);
+  });
+});
