@@ -14,6 +14,7 @@ import { Student, studentFeeds, Temperature, type ReplaySource } from './student
 import { phaseBar } from './progress.js';
 import { writeModel, writeExportManifest, EXPORT_FORMAT, type ExportManifest } from './export.js';
 import type { RuntimeOptions } from './session.js';
+import { leafInfos, writeArtifacts } from './artifacts.js';
 
 export interface RunState {
   stage: number;
@@ -233,7 +234,8 @@ export async function runContinual(cfg: RunConfig, o: DriverOptions): Promise<st
       // ---- evaluation callback and stage export
       const rows = await evaluateStage(k, tasks, student, expertFor, judge, cfg, rng, dir);
       for (const r of rows) metrics({ type: 'eval', ...r });
-      await exportModels(join(dir, 'stages', String(k), 'export'), runId(cfg), tasks.slice(0, tasks.length), student, experts);
+      await exportModels(join(dir, 'stages', String(k), 'export'), runId(cfg), tasks, student, experts);
+      writeModelArtifacts(join(dir, 'artifacts'), cfg, student, experts);
       await o.onStage?.(k, rows);
       state.stage++;
       state.phase = state.stage < tasks.length ? 'teacher' : 'done';
@@ -285,6 +287,20 @@ export async function exportModels(dir: string, run: string, tasks: TaskData[], 
   };
   writeExportManifest(dir, manifest);
   return manifest;
+}
+
+/** One artifact directory per model: manifest, train-step graphs, inference graph, checkpoint. */
+function writeModelArtifacts(root: string, cfg: RunConfig, student: Student, experts: Expert[]): void {
+  for (const e of experts) {
+    writeArtifacts(join(root, e.name), {
+      model: `teacher/${e.name}`, leaves: leafInfos(e.store), steps: [e.criticStep.graph, e.generatorStep.graph],
+      inference: { infer: e.exportGenerator() }, checkpoint: e.store.toSafetensors(), hyperParameters: cfg.teacher.train, config: cfg.teacher,
+    });
+  }
+  writeArtifacts(join(root, 'student'), {
+    model: 'student', leaves: leafInfos(student.store), steps: [student.step.graph],
+    inference: { infer: student.exportDecoder(), encoder: student.exportEncoder() }, checkpoint: student.store.toSafetensors(), hyperParameters: cfg.student.train, config: cfg.student,
+  });
 }
 
 /** results/latest -> the newest run (replaced atomically). */

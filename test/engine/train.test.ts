@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -19,6 +19,7 @@ describe('training through emitted artifacts', () => {
     const fresh = new TensorStore();
     fresh.declare(graph, 1);
     writeArtifacts(dir, { model: 'toy', leaves: leafInfos(fresh), steps: [step], inference: {}, checkpoint: fresh.toSafetensors(), hyperParameters: { lr: 1e-2 }, config: { batch } });
+    expect(readdirSync(dir).sort()).toEqual(['checkpoint.safetensors', 'manifest.json', 'train_step.onnx']);
 
     // From here on, only the files in `dir` are used.
     const manifest = readManifest(dir);
@@ -36,9 +37,14 @@ describe('training through emitted artifacts', () => {
     }
     expect(losses.at(-1)!).toBeLessThan(losses[0]! / 4);
 
+    // The trained model as an artifact with its self-contained inference graph, then used from disk.
     const weights = new Map(['c1.weight', 'c1.bias', 'fc.weight', 'fc.bias'].map((n) => [n, store.read(n)]));
+    const done = mkdtempSync(join(tmpdir(), 'engine-'));
+    writeArtifacts(done, { model: 'toy', leaves: leafInfos(store), steps: [runner.graph], inference: { infer: toyInference(512, weights) }, checkpoint: store.toSafetensors(), hyperParameters: { lr: 1e-2 }, config: { batch } });
+    const m2 = readManifest(done);
+    expect(m2.graphs.infer!.inputs).toEqual([{ name: 'x', shape: [512, 1, SIZE, SIZE], dtype: 'float32' }]);
     const test = toyBatch(new Rng(99), 512);
-    const infer = await createSession(toyInference(512, weights).bytes, { threads: 1 });
+    const infer = await createSession(readFileSync(join(done, m2.graphs.infer!.file)), { threads: 1 });
     const out = await infer.run({ x: new ort.Tensor('float32', test.x, [512, 1, SIZE, SIZE]) });
     const logits = out.logits!.data as Float32Array;
     let correct = 0;
