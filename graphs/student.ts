@@ -12,6 +12,8 @@ export interface StudentArch {
   zDim: number;
   tasks: number;
   hidden: number;
+  /** Size of a learned task embedding fed to the decoder instead of the one-hot (0: one-hot). */
+  uDim?: number;
 }
 
 export interface StudentLoss {
@@ -24,7 +26,7 @@ export const referenceStudent: StudentArch = { zDim: 32, tasks: 2, hidden: 256 }
 export const referenceStudentLoss: StudentLoss = { beta: 4, temperature: 0.5, contrastiveWeight: 1 };
 
 export interface EncoderParams { c1: nn.Conv2d; c2: nn.Conv2d; fc: nn.Linear; head: nn.Linear; task: nn.Linear }
-export interface DecoderParams { fc1: nn.Linear; fc2: nn.Linear; ct1: nn.Conv2d; ct2: nn.Conv2d }
+export interface DecoderParams { fc1: nn.Linear; fc2: nn.Linear; ct1: nn.Conv2d; ct2: nn.Conv2d; embed?: Value }
 export interface PriorParams { mu: Value; logvar: Value }
 
 export function encoderParams(g: Graph, a: StudentArch): EncoderParams {
@@ -39,7 +41,8 @@ export function encoderParams(g: Graph, a: StudentArch): EncoderParams {
 
 export function decoderParams(g: Graph, a: StudentArch): DecoderParams {
   return {
-    fc1: nn.linearParams(g, 'dec.fc1', a.zDim + a.tasks, a.hidden),
+    embed: a.uDim ? g.param('dec.task_embedding', [a.tasks, a.uDim], { kind: 'normal', std: 1 }) : undefined,
+    fc1: nn.linearParams(g, 'dec.fc1', a.zDim + (a.uDim || a.tasks), a.hidden),
     fc2: nn.linearParams(g, 'dec.fc2', a.hidden, 64 * 7 * 7),
     ct1: nn.convTranspose2dParams(g, 'dec.ct1', 64, 32, 4, 2, 1),
     ct2: nn.convTranspose2dParams(g, 'dec.ct2', 32, 1, 4, 2, 1),
@@ -73,7 +76,8 @@ export function encode(x: Value, p: EncoderParams): Encoded {
 /** Pixel logits [N, 1, 28, 28] from z [N, zDim] and the task one-hot [N, T]. */
 export function decode(z: Value, task: Value, p: DecoderParams): Value {
   const n = z.shape[0]!;
-  let h = o.relu(nn.linear(o.concat([z, task], 1), p.fc1));
+  const u = p.embed ? o.gemm(task, p.embed) : task; // [N, uDim] or the one-hot [N, T]
+  let h = o.relu(nn.linear(o.concat([z, u], 1), p.fc1));
   h = o.relu(nn.linear(h, p.fc2));
   h = o.reshape(h, [n, 64, 7, 7]); // [N, 64, 7, 7]
   h = o.relu(nn.convTranspose2d(h, p.ct1)); // [N, 32, 14, 14]
@@ -185,6 +189,7 @@ export function allStudentParams(enc: EncoderParams, dec: DecoderParams, prior: 
   return [
     ...[enc.c1, enc.c2, enc.fc, enc.head, enc.task].flatMap(lin),
     ...[dec.fc1, dec.fc2, dec.ct1, dec.ct2].flatMap(lin),
+    ...(dec.embed ? [dec.embed] : []),
     prior.mu,
     prior.logvar,
     ...(proj ? lin(proj) : []),

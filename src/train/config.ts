@@ -42,6 +42,8 @@ export const studentConfigSchema = z.object({
   arch: z.object({
     zDim: positiveInt.default(32),
     hidden: positiveInt.default(256),
+    /** A learned task embedding of this size for the decoder instead of the one-hot (0: one-hot). */
+    uDim: z.number().int().nonnegative().default(0),
   }),
   loss: z.object({
     beta: z.number().nonnegative().default(4),

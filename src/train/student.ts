@@ -12,7 +12,7 @@ import { createSession, StepRunner, TensorStore, type RuntimeOptions } from './s
 import { IMAGE, type Expert } from './teacher.js';
 
 export function studentArch(c: StudentConfig, tasks: number): student.StudentArch {
-  return { zDim: c.arch.zDim, hidden: c.arch.hidden, tasks };
+  return { zDim: c.arch.zDim, hidden: c.arch.hidden, tasks, uDim: c.arch.uDim };
 }
 
 export function distillOptions(c: StudentConfig, featureDim: number): student.DistillOptions {
