@@ -1,0 +1,69 @@
+// The Hono app, runtime-agnostic: everything platform-specific comes in through the options
+// (the inference backend inside the registry, the PNG encoder, the static assets), so the same
+// app runs on Node with onnxruntime-node and sharp, or on an edge runtime with onnxruntime-web
+// and the JavaScript PNG encoder.
+
+import { Hono } from 'hono';
+import { cors } from 'hono/cors';
+import { jsonError } from './errors.js';
+import type { AssetSource } from './http.js';
+import { concurrencyLimit, type ConcurrencyLimitOptions } from './middleware/limit/index.js';
+import { requestTimeout, type RequestTimeoutOptions } from './middleware/timeout/index.js';
+import { pngEncoder, type PngEncoder } from './png.js';
+import type { ModelRegistry } from './registry.js';
+import { healthRoutes } from './routes/health/index.js';
+import { modelRoutes } from './routes/models/index.js';
+import { sampleRoutes, type SampleRoutesOptions } from './routes/sample/index.js';
+import { webRoutes } from './routes/web/index.js';
+
+export interface AppOptions {
+  registry: ModelRegistry;
+  /** Default: the JavaScript encoder (works everywhere); Node passes sharpPngEncoder(). */
+  encoder?: PngEncoder;
+  /** The page, the embeddable module and onnxruntime-web's files; without them / lists the endpoints. */
+  assets?: AssetSource;
+  /** Limits on /sample. */
+  concurrency?: ConcurrencyLimitOptions;
+  timeout?: RequestTimeoutOptions;
+  sample?: Pick<SampleRoutesOptions, 'defaultN' | 'maxN' | 'maxScale'>;
+  /** Origins allowed to embed (CORS); default any. */
+  corsOrigin?: string | string[];
+  /** True once shutdown has begun (/healthz answers 503). */
+  draining?: () => boolean;
+  /** Called with unexpected errors (default console.error). */
+  onError?: (err: Error, request: Request) => void;
+}
+
+const ENDPOINTS = ['GET /sample?task=<task>', 'GET /v1/models', 'GET /healthz', 'GET /models/<file>.onnx', 'GET /models/manifest.json', 'GET /', 'GET /student-sampler.js'];
+
+export function createApp(options: AppOptions): Hono {
+  const { registry, assets, draining } = options;
+  const encoder = options.encoder ?? pngEncoder();
+  const report = options.onError ?? ((err: Error, req: Request) => console.error(`${req.method} ${req.url}:`, err));
+  const limit = concurrencyLimit(options.concurrency);
+
+  const app = new Hono();
+  app.use(
+    '*',
+    cors({ origin: options.corsOrigin ?? '*', allowMethods: ['GET', 'HEAD', 'OPTIONS'], exposeHeaders: ['ETag', 'X-Seed', 'X-Run', 'X-Model', 'Retry-After'], maxAge: 86400 }),
+  );
+  app.use('*', async (c, next) => {
+    await next();
+    // Lets pages with Cross-Origin-Embedder-Policy load the models and the module too.
+    c.header('Cross-Origin-Resource-Policy', 'cross-origin');
+  });
+  app.use('/sample', requestTimeout(options.timeout), limit);
+
+  app.route('/', sampleRoutes({ registry, encoder, ...options.sample }));
+  app.route('/', modelRoutes({ registry }));
+  app.route('/', healthRoutes({ registry, draining, load: limit.stats }));
+  if (assets) app.route('/', webRoutes({ assets }));
+  else app.get('/', (c) => c.json({ run: registry.run, tasks: registry.taskNames, endpoints: ENDPOINTS }));
+
+  app.notFound((c) => jsonError(c, 404, `no route ${c.req.method} ${new URL(c.req.url).pathname.slice(0, 100)}; the endpoints are: ${ENDPOINTS.join(', ')}`, { endpoints: ENDPOINTS }));
+  app.onError((err, c) => {
+    report(err, c.req.raw);
+    return jsonError(c, 500, `internal error while serving ${c.req.method} ${new URL(c.req.url).pathname.slice(0, 100)}: ${err.message}. This is a bug or a broken model file; the server log has the details`);
+  });
+  return app;
+}

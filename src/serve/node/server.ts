@@ -1,0 +1,83 @@
+// The Node server: loads a run, builds the app with onnxruntime-node (or -web) and sharp,
+// listens, and shuts down gracefully (stop accepting, finish what is running, release models).
+
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { serve } from '@hono/node-server';
+import type { Hono } from 'hono';
+import { createApp, type AppOptions } from '../app.js';
+import { withDefaults } from '../defaults.js';
+import { ortNodeBackend } from '../backend/ort-node.js';
+import { ortWebBackend } from '../backend/ort-web.js';
+import type { InferenceBackend } from '../backend/types.js';
+import { sharpPngEncoder } from '../png-sharp.js';
+import { ModelRegistry } from '../registry.js';
+import { nodeAssets, ortDistDir } from './assets.js';
+import { SERVER_DEFAULTS, type BackendName } from './defaults.js';
+import { loadRun } from './run.js';
+
+export { SERVER_DEFAULTS, type BackendName } from './defaults.js';
+
+export interface ServerOptions extends Pick<AppOptions, 'concurrency' | 'timeout' | 'corsOrigin'> {
+  /** Run folder (results/<id>) or export folder. */
+  run: string;
+  port?: number;
+  host?: string;
+  backend?: BackendName;
+  /** How long shutdown waits for running requests before closing their connections. */
+  shutdownGraceMs?: number;
+  log?: (line: string) => void;
+}
+
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  app: Hono;
+  registry: ModelRegistry;
+  exportDir: string;
+  /** Graceful stop: /healthz turns 503, no new connections, running requests finish (up to the grace period). */
+  close(): Promise<void>;
+}
+
+export function backendFor(name: BackendName): InferenceBackend {
+  return name === 'web' ? ortWebBackend({ wasmPaths: `${ortDistDir()}/`, numThreads: 1 }) : ortNodeBackend();
+}
+
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const o = withDefaults(SERVER_DEFAULTS, options);
+  const log = o.log ?? ((line: string) => console.log(line));
+  const { dir, manifest, files } = loadRun(o.run);
+  const registry = await ModelRegistry.load(manifest, files, backendFor(o.backend));
+  let draining = false;
+  const app = createApp({ registry, encoder: sharpPngEncoder(), assets: await nodeAssets(), draining: () => draining, concurrency: o.concurrency, timeout: o.timeout, corsOrigin: o.corsOrigin });
+
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, port: o.port, hostname: o.host }, () => resolve(s as Server)) as Server;
+    s.once('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'EADDRINUSE' ? new Error(`port ${o.port} is in use: stop the other server or pass --port (or PORT=) with a free port`) : err),
+    );
+  });
+  const port = (server.address() as AddressInfo).port;
+  const shown = o.host === '0.0.0.0' || o.host === '::' ? 'localhost' : o.host.includes(':') ? `[${o.host}]` : o.host;
+  log(`serving run ${manifest.run} (${dir}) with ${registry.backendName}: tasks ${registry.taskNames.join(', ')}`);
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      draining = true;
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => server.closeAllConnections(), o.shutdownGraceMs);
+        // Keep-alive connections go as soon as they are idle; busy ones finish their request first.
+        const idle = setInterval(() => server.closeIdleConnections(), 50);
+        server.close(() => {
+          clearTimeout(force);
+          clearInterval(idle);
+          resolve();
+        });
+        server.closeIdleConnections();
+      });
+      await registry.close();
+    })());
+  return { url: `http://${shown}:${port}`, port, app, registry, exportDir: dir, close };
+}

@@ -1,0 +1,88 @@
+// npm run bench:serve [-- --run results/<id>] [--duration 10] [--connections 8]
+// Starts the server in a child process (so the load generator does not share its event loop),
+// then measures GET /sample (random seeds, so every request runs the model) with autocannon,
+// for n=1 and n=64, and prints p50 / p99 latency and requests per second.
+
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+interface AutocannonResult {
+  latency: { p50: number; p99: number; average: number };
+  requests: { average: number; total: number };
+  throughput: { average: number };
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+}
+type Autocannon = (options: { url: string; connections: number; duration: number; pipelining?: number }) => Promise<AutocannonResult>;
+const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
+
+const HELP = `usage: npm run bench:serve -- [--run results/<run-id>] [--duration S] [--connections C] [--backend node|web] [--task NAME]
+Measures GET /sample?task=...&n=1 and &n=64 with autocannon against a server started here.
+Without --run it uses results/latest, or an untrained demo export of the same shapes if there is none.`;
+
+const { values: a } = parseArgs({
+  options: {
+    run: { type: 'string' },
+    duration: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '8' },
+    backend: { type: 'string', default: 'node' },
+    task: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  },
+});
+if (a.help) {
+  console.log(HELP);
+  process.exit(0);
+}
+const duration = Number(a.duration);
+const connections = Number(a.connections);
+if (!(duration > 0) || !(Number.isInteger(connections) && connections > 0)) {
+  console.error(`error: --duration must be > 0 seconds and --connections a whole number > 0 (got ${a.duration}, ${a.connections})\n${HELP}`);
+  process.exit(2);
+}
+
+const root = new URL('../', import.meta.url).pathname;
+let run = a.run ?? 'results/latest';
+let demoDir: string | undefined;
+if (a.run === undefined && !existsSync(join(root, run))) {
+  demoDir = mkdtempSync(join(tmpdir(), 'bench-serve-'));
+  run = demoDir;
+  console.log(`no results/latest: benchmarking an untrained demo export (same shapes as the reference models) in ${demoDir}`);
+  execFileSync(process.execPath, ['--import', 'tsx', 'tools/make-demo-export.ts', join(demoDir, 'export'), '--tasks', 'mnist,fashion'], { cwd: root, stdio: 'inherit' });
+}
+
+const server = spawn(process.execPath, ['--import', 'tsx', 'src/serve/main.ts', '--run', run, '--port', '0', '--host', '127.0.0.1', '--backend', a.backend!], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+const url = await new Promise<string>((resolve, reject) => {
+  let out = '';
+  server.stdout!.on('data', (d: Buffer) => {
+    out += d;
+    const m = /listening on (http:\/\/\S+)/.exec(out);
+    if (m) resolve(m[1]!);
+  });
+  server.once('exit', (code) => reject(new Error(`the server exited (${code}) before listening:\n${out}`)));
+});
+
+try {
+  const models = (await (await fetch(`${url}/v1/models`)).json()) as { run: string; backend: string; tasks: { name: string }[] };
+  const task = a.task ?? models.tasks[0]!.name;
+  console.log(`run ${models.run}, backend ${models.backend}, task ${task}; ${cpus().length} CPUs (${cpus()[0]?.model.trim()}), Node ${process.version}`);
+  console.log(`autocannon: ${connections} connections, ${duration} s per case, random seed per request (every request runs the model)\n`);
+  const rows: string[][] = [['case', 'p50 ms', 'p99 ms', 'mean ms', 'req/s', 'samples/s', 'non-2xx', 'errors']];
+  for (const n of [1, 64]) {
+    const target = `${url}/sample?task=${encodeURIComponent(task)}&n=${n}`;
+    await autocannon({ url: target, connections, duration: 2 }); // warm-up
+    const r = await autocannon({ url: target, connections, duration });
+    rows.push([`n=${n}`, String(r.latency.p50), String(r.latency.p99), r.latency.average.toFixed(1), r.requests.average.toFixed(0), (r.requests.average * n).toFixed(0), String(r.non2xx), String(r.errors + r.timeouts)]);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  for (const row of rows) console.log(row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  '));
+} finally {
+  server.kill('SIGTERM');
+  await new Promise((resolve) => server.once('exit', resolve));
+  if (demoDir) rmSync(demoDir, { recursive: true, force: true });
+}
