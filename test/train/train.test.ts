@@ -79,6 +79,19 @@ describe('npm run train --preset smoke', () => {
     rmSync(out, { recursive: true });
   });
 
+  it('reuses the closest expert, with replay of its earlier tasks, when it fits a new task', { timeout: 300_000 }, () => {
+    const out = mkdtempSync(join(tmpdir(), 'train-'));
+    const over = ['teacher.experts.fidThreshold=1e9', 'teacher.train.iterations=4', 'student.train.steps=5'];
+    const [node, args] = cli(['--preset', 'smoke', '--tasks', 'mnist:0-4,mnist:5-9', '--out', out, ...over]);
+    const r = spawnSync(node, args, { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/expert decision for mnist:5-9: reuse -> expert0 \(FID on 256 samples: expert0 \d+\.\d; threshold 1000000000\)/);
+    const dir = join(out, runId(resolveConfig({ preset: 'smoke', tasks: 'mnist:0-4,mnist:5-9' }, over)));
+    const m = readExportManifest(join(dir, 'export'));
+    expect(m.teacher!.experts.map((e) => e.tasks)).toEqual([['mnist:0-4', 'mnist:5-9']]);
+    rmSync(out, { recursive: true });
+  });
+
   it('rejects bad input with a clear message', () => {
     const [node, args] = cli(['--preset', 'smoke', 'teacher.train.iteration=5']);
     const r = spawnSync(node, args, { encoding: 'utf8' });
