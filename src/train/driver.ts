@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { loadSequence, type TaskData, type Split } from '../data/index.js';
 import { Rng } from '../util/rng.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { gridPng } from '../util/images.js';
+import { gridPng } from '../eval/images.js';
 import { type RunConfig, runId } from './config.js';
 import { Expert, trainExpert, chooseExpert, calibrateCritic, IMAGE, type SampleJudge, type ExpertDecision } from './teacher.js';
 import { Student, studentFeeds, Temperature, type ReplaySource } from './student.js';

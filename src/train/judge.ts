@@ -15,7 +15,7 @@ export async function makeJudge(o: { threads?: number; steps?: number; log?: (l:
     async fid(images, n, key) {
       const real = cache.get(key);
       if (!real) throw new Error(`no real statistics for '${key}'`);
-      return fidFromStats(stats(await fx.features(images, n), fx.dim), real);
+      return fidFromStats(real, stats(await fx.features(images, n), fx.dim)); // real first: its matrix square root is cached
     },
     async classify(images, n) {
       const logits = await fx.logits(images, n);

@@ -1,0 +1,87 @@
+// Real data of a task as the evaluation needs it: test images with labels within the task, the
+// test set's features and statistics (computed once per task and extractor), and the
+// real-vs-real floor: the FID and KID of a training subsample of the same size as the generated
+// set against the same test set, the best value a generator can expect at that sample count.
+
+import { loadTask, localLabels, type EnsureOptions, type Split } from '../data/index.js';
+import { Rng } from '../util/rng.js';
+import { fidFromStats, type FeatureStats, type KidResult } from './fid.js';
+import { kidAsync, statsAsync } from './gram.js';
+import { PIXELS, type FeatureExtractor } from './features.js';
+import type { LabelledImages } from './fitting.js';
+
+export interface TaskReference {
+  task: string;
+  classes: number;
+  test: LabelledImages;
+  train: Split;
+  testFeatures: Float64Array;
+  testStats: FeatureStats;
+}
+
+export interface Floor {
+  fid: number;
+  kid: KidResult;
+  /** Training images drawn (the generated sample count, capped at the training set). */
+  nTrain: number;
+  nTest: number;
+}
+
+export function toFloat(images: Uint8Array): Float32Array {
+  const out = new Float32Array(images.length);
+  for (let i = 0; i < images.length; i++) out[i] = images[i]! / 255;
+  return out;
+}
+
+/** Loads a task's data and the features and statistics of its test set. */
+export async function taskReference(fx: FeatureExtractor, task: string, data: EnsureOptions = {}): Promise<TaskReference> {
+  const t = await loadTask(task, data);
+  const images = toFloat(t.test.images);
+  const testFeatures = await fx.features(images, t.test.n);
+  return {
+    task,
+    classes: t.spec.classes.length,
+    test: { images, labels: localLabels(t.test.labels, t.spec.classes), n: t.test.n },
+    train: t.train,
+    testFeatures,
+    testStats: await statsAsync(testFeatures, fx.dim),
+  };
+}
+
+/** Real-data statistics of a task for repeated FID checks (e.g. the teacher's expert decisions). */
+export async function realTaskStats(fx: FeatureExtractor, task: string, opts: { split?: 'train' | 'test'; limit?: number; seed?: number; data?: EnsureOptions } = {}): Promise<FeatureStats> {
+  const t = await loadTask(task, opts.data ?? {});
+  const split = opts.split === 'train' ? t.train : t.test;
+  const images = subsample(split, opts.limit ?? split.n, opts.seed ?? 0);
+  return statsAsync(await fx.features(images.images, images.n), fx.dim);
+}
+
+/** n images of a split drawn without replacement (seeded), as floats in [0, 1]. */
+export function subsample(split: Split, n: number, seed: number): { images: Float32Array; n: number } {
+  const m = Math.min(n, split.n);
+  const perm = new Rng(Rng.derive(seed, 'subsample')).permutation(split.n);
+  const out = new Float32Array(m * PIXELS);
+  for (let i = 0; i < m; i++) {
+    const k = perm[i]!;
+    for (let p = 0; p < PIXELS; p++) out[i * PIXELS + p] = split.images[k * PIXELS + p]! / 255;
+  }
+  return { images: out, n: m };
+}
+
+/** FID and KID of n training images against the test set: the floor at that sample count. */
+export async function realFloor(fx: FeatureExtractor, ref: TaskReference, n: number, kidOpts: { subsets?: number; subsetSize?: number; seed?: number } = {}): Promise<Floor> {
+  const s = subsample(ref.train, n, kidOpts.seed ?? 0);
+  const feats = await fx.features(s.images, s.n);
+  const size = Math.min(kidOpts.subsetSize ?? 1000, s.n, ref.test.n);
+  return {
+    fid: fidFromStats(ref.testStats, await statsAsync(feats, fx.dim)),
+    kid: await kidAsync(ref.testFeatures, feats, fx.dim, { ...kidOpts, subsetSize: size }),
+    nTrain: s.n,
+    nTest: ref.test.n,
+  };
+}
+
+/** FID of n images (n x 784 in [0, 1]) against precomputed real statistics (e.g. from realTaskStats). */
+export async function fidAgainst(fx: FeatureExtractor, real: FeatureStats, images: Float32Array, n: number): Promise<number> {
+  return fidFromStats(real, await statsAsync(await fx.features(images, n), fx.dim));
+}
