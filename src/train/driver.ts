@@ -266,7 +266,7 @@ async function evaluateStage(k: number, tasks: TaskData[], student: Student, exp
       const accuracy = pred.reduce((a, p) => a + (classes.has(p) ? 1 : 0), 0) / n;
       rows.push({ stage: k, task: name, model, fid, accuracy, samples: n });
       const file = `${model.startsWith('teacher') ? 'teacher' : 'student'}_${name.replace(/[^a-zA-Z0-9-]/g, '_')}.png`;
-      writeFileAtomic(join(samplesDir, file), await gridPng(images, 64, { cols: 8, scale: 2 }));
+      writeFileAtomic(join(samplesDir, file), await gridPng(images, 64, { cols: 8, scale: 2, pad: 2, padValue: 255 }));
     }
   }
   return rows;
