@@ -8,6 +8,7 @@ import { loadSequence, type TaskData, type Split } from '../data/index.js';
 import { Rng } from '../util/rng.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { gridPng } from '../eval/images.js';
+import { renderFigure, trainingCurves, type MetricRecord } from '../eval/plots.js';
 import { type RunConfig, runId } from './config.js';
 import { Expert, trainExpert, chooseExpert, calibrateCritic, IMAGE, type SampleJudge, type ExpertDecision } from './teacher.js';
 import { Student, studentFeeds, Temperature, type ReplaySource } from './student.js';
@@ -236,6 +237,7 @@ export async function runContinual(cfg: RunConfig, o: DriverOptions): Promise<st
       for (const r of rows) metrics({ type: 'eval', ...r });
       await exportModels(join(dir, 'stages', String(k), 'export'), runId(cfg), tasks, student, experts);
       writeModelArtifacts(join(dir, 'artifacts'), cfg, student, experts);
+      await writeCurves(dir);
       await o.onStage?.(k, rows);
       state.stage++;
       state.phase = state.stage < tasks.length ? 'teacher' : 'done';
@@ -287,6 +289,13 @@ export async function exportModels(dir: string, run: string, tasks: TaskData[], 
   };
   writeExportManifest(dir, manifest);
   return manifest;
+}
+
+/** Training curves (losses, the critic's estimate, FID) as an image, redrawn after every stage. */
+async function writeCurves(dir: string): Promise<void> {
+  const records = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as MetricRecord);
+  const fig = trainingCurves(records);
+  if (fig) writeFileAtomic(join(dir, 'curves.png'), (await renderFigure(fig)).png);
 }
 
 /** One artifact directory per model: manifest, train-step graphs, inference graph, checkpoint. */

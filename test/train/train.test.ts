@@ -28,7 +28,7 @@ describe('npm run train --preset smoke', () => {
     expect(evals.map((e) => `${e.stage}:${e.task}:${e.model.split('/')[0]}`)).toEqual(['0:mnist:student', '0:mnist:teacher', '1:mnist:student', '1:mnist:teacher', '1:fashion:student', '1:fashion:teacher']);
     for (const e of evals) expect(Number.isFinite(e.fid) && e.samples === 256).toBe(true);
     expect(rows.filter((x) => x.type === 'decision').map((x) => x.action)).toEqual(['first', 'new']);
-    for (const f of ['stages/0/samples/student_mnist.png', 'stages/1/samples/student_fashion.png', 'stages/1/samples/teacher_fashion.png', 'stages/0/export/manifest.json', 'checkpoints/state.json']) {
+    for (const f of ['stages/0/samples/student_mnist.png', 'stages/1/samples/student_fashion.png', 'stages/1/samples/teacher_fashion.png', 'stages/0/export/manifest.json', 'checkpoints/state.json', 'curves.png', 'artifacts/expert0/manifest.json', 'artifacts/student/infer.onnx']) {
       expect(existsSync(join(dir, f)), f).toBe(true);
     }
     const m = readExportManifest(join(dir, 'export'));
