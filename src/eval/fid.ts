@@ -121,28 +121,38 @@ export function kidSummary(values: readonly number[], subsets: number, subsetSiz
   return { mean, std, subsets, subsetSize };
 }
 
-/** Kernel Inception Distance: unbiased MMD^2, cubic polynomial kernel, mean and std over subsets. */
-export function kid(featsA: Features, featsB: Features, dim: number, opts: KidOptions = {}): KidResult {
+/**
+ * The random subset pairs KID averages over (the same for the same seed), as m x dim float64
+ * matrices, shared by kid() and kidAsync().
+ */
+export function* kidSubsets(featsA: Features, featsB: Features, dim: number, opts: KidOptions = {}): Generator<{ x: Float64Array; y: Float64Array; m: number }> {
   const nA = checkFeatures(featsA, dim, 'kid');
   const nB = checkFeatures(featsB, dim, 'kid');
   const { m, subsets } = kidSubsetSize(nA, nB, opts);
   const rng = new Rng(opts.seed ?? 0);
-  const x = new Float64Array(m * dim);
-  const y = new Float64Array(m * dim);
-  const pick = (src: Features, n: number, out: Float64Array) => {
+  const pick = (src: Features, n: number) => {
+    const out = new Float64Array(m * dim);
     const perm = rng.permutation(n);
     for (let i = 0; i < m; i++) for (let t = 0; t < dim; t++) out[i * dim + t] = src[perm[i]! * dim + t]!;
+    return out;
   };
+  for (let s = 0; s < subsets; s++) yield { x: pick(featsA, nA), y: pick(featsB, nB), m };
+}
+
+/** The unbiased MMD^2 of one subset pair from its kernel sums (kxx, kyy over i < j; kxy over all pairs). */
+export function mmdUnbiased(kxx: number, kyy: number, kxy: number, m: number): number {
+  return (2 * kxx) / (m * (m - 1)) + (2 * kyy) / (m * (m - 1)) - (2 * kxy) / (m * m);
+}
+
+/** Kernel Inception Distance: unbiased MMD^2, cubic polynomial kernel, mean and std over subsets. */
+export function kid(featsA: Features, featsB: Features, dim: number, opts: KidOptions = {}): KidResult {
   const values: number[] = [];
-  for (let s = 0; s < subsets; s++) {
-    pick(featsA, nA, x);
-    pick(featsB, nB, y);
-    const kxx = kernelSum(x, x, m, dim, true);
-    const kyy = kernelSum(y, y, m, dim, true);
-    const kxy = kernelSum(x, y, m, dim, false);
-    values.push((2 * kxx) / (m * (m - 1)) + (2 * kyy) / (m * (m - 1)) - (2 * kxy) / (m * m));
+  let size = 0;
+  for (const { x, y, m } of kidSubsets(featsA, featsB, dim, opts)) {
+    values.push(mmdUnbiased(kernelSum(x, x, m, dim, true), kernelSum(y, y, m, dim, true), kernelSum(x, y, m, dim, false), m));
+    size = m;
   }
-  return kidSummary(values, subsets, m);
+  return kidSummary(values, values.length, size);
 }
 
 /**

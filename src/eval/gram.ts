@@ -5,8 +5,7 @@
 
 import onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
-import { Rng } from '../util/rng.js';
-import { checkFeatures, kidSubsetSize, kidSummary, type FeatureStats, type Features, type KidOptions, type KidResult } from './fid.js';
+import { checkFeatures, kidSubsets, kidSummary, mmdUnbiased, type FeatureStats, type Features, type KidOptions, type KidResult } from './fid.js';
 
 const { onnx } = onnxProto;
 
@@ -75,36 +74,23 @@ export async function statsAsync(feats: Features, dim: number): Promise<FeatureS
 
 /** kid() with the dot products on onnxruntime; the same subsets (same seed), the same estimator. */
 export async function kidAsync(featsA: Features, featsB: Features, dim: number, opts: KidOptions = {}): Promise<KidResult> {
-  const nA = checkFeatures(featsA, dim, 'kid');
-  const nB = checkFeatures(featsB, dim, 'kid');
-  const { m, subsets } = kidSubsetSize(nA, nB, opts);
-  const rng = new Rng(opts.seed ?? 0);
-  const x = new Float64Array(m * dim);
-  const y = new Float64Array(m * dim);
-  const pick = (src: Features, n: number, out: Float64Array) => {
-    const perm = rng.permutation(n);
-    for (let i = 0; i < m; i++) for (let t = 0; t < dim; t++) out[i * dim + t] = src[perm[i]! * dim + t]!;
-  };
-  const sum = (g: Float64Array, upper: boolean) => {
-    let total = 0;
-    for (let i = 0; i < m; i++) {
-      let row = 0;
-      for (let j = upper ? i + 1 : 0; j < m; j++) {
-        const v = g[i * m + j]! / dim + 1;
-        row += v * v * v;
-      }
-      total += row;
-    }
-    return total;
-  };
   const values: number[] = [];
-  for (let s = 0; s < subsets; s++) {
-    pick(featsA, nA, x);
-    pick(featsB, nB, y);
-    const kxx = sum(await dotProducts(x, m, x, m, dim), true);
-    const kyy = sum(await dotProducts(y, m, y, m, dim), true);
-    const kxy = sum(await dotProducts(x, m, y, m, dim), false);
-    values.push((2 * kxx) / (m * (m - 1)) + (2 * kyy) / (m * (m - 1)) - (2 * kxy) / (m * m));
+  let size = 0;
+  for (const { x, y, m } of kidSubsets(featsA, featsB, dim, opts)) {
+    const sum = (g: Float64Array, upper: boolean) => {
+      let total = 0;
+      for (let i = 0; i < m; i++) {
+        let row = 0;
+        for (let j = upper ? i + 1 : 0; j < m; j++) {
+          const v = g[i * m + j]! / dim + 1;
+          row += v * v * v;
+        }
+        total += row;
+      }
+      return total;
+    };
+    values.push(mmdUnbiased(sum(await dotProducts(x, m, x, m, dim), true), sum(await dotProducts(y, m, y, m, dim), true), sum(await dotProducts(x, m, y, m, dim), false), m));
+    size = m;
   }
-  return kidSummary(values, subsets, m);
+  return kidSummary(values, values.length, size);
 }

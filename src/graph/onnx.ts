@@ -88,6 +88,19 @@ export function emitModel(g: Graph, opts: EmitOptions): EmittedModel {
     else inputs.push({ name, shape: [...v.shape], dtype: v.dtype });
   }
 
+  /** A small 1-D constant (shapes, axes, pads) as an initializer, shared by equal values. */
+  const constant = (dtype: 'int64' | 'float32', values: readonly number[]): string => {
+    const key = `${dtype}:${values.join(',')}`;
+    let name = intConsts.get(key);
+    if (!name) {
+      name = `const_${dtype}_${intConsts.size}`;
+      intConsts.set(key, name);
+      const data = dtype === 'int64' ? BigInt64Array.from(values, (x) => BigInt(x)) : Float32Array.from(values);
+      initializers.push(tensorProto(name, data, [values.length], dtype));
+    }
+    return name;
+  };
+
   const ctxFor = (v: Value, out: string): LowerCtx => ({
     inputs: v.inputs.map((i) => names.get(i.id)!),
     output: out,
@@ -104,26 +117,8 @@ export function emitModel(g: Graph, opts: EmitOptions): EmittedModel {
       });
     },
     dynamicBatch: opts.dynamicBatch,
-    ints(values) {
-      const key = `i:${values.join(',')}`;
-      let name = intConsts.get(key);
-      if (!name) {
-        name = `const_i64_${intConsts.size}`;
-        intConsts.set(key, name);
-        initializers.push(tensorProto(name, BigInt64Array.from(values, (x) => BigInt(x)), [values.length], 'int64'));
-      }
-      return name;
-    },
-    floats(values) {
-      const key = `f:${values.join(',')}`;
-      let name = intConsts.get(key);
-      if (!name) {
-        name = `const_f32_${intConsts.size}`;
-        intConsts.set(key, name);
-        initializers.push(tensorProto(name, Float32Array.from(values), [values.length], 'float32'));
-      }
-      return name;
-    },
+    ints: (values) => constant('int64', values),
+    floats: (values) => constant('float32', values),
     temp: (hint) => `${hint}_t${temp++}`,
   });
 
