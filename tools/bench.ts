@@ -35,6 +35,11 @@ Options:
 const CASES = ['critic_step', 'generator_step', 'student_step', 'features_step', 'generator_b1', 'generator_b64', 'decoder_b1', 'decoder_b64'] as const;
 type CaseName = (typeof CASES)[number];
 
+process.on('uncaughtException', (err) => {
+  process.stderr.write(`error: ${err.message}\n`);
+  process.exit(1);
+});
+
 const { values: args } = parseArgs({
   options: {
     threads: { type: 'string' }, steps: { type: 'string', default: '50' }, warmup: { type: 'string', default: '10' },

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { configKeys, resolveConfig, runId } from '../src/train/config.js';
 import { runContinual } from '../src/train/driver.js';
 import { makeJudge } from '../src/train/judge.js';
+import { checkDevice } from '../src/train/session.js';
 import { TASK_HELP, parseSequence } from '../src/data/index.js';
 
 const HELP = `npm run train -- [options] [key=value ...]
@@ -76,6 +77,7 @@ async function main(): Promise<void> {
   if (a.out !== undefined) base.out = a.out;
   const cfg = resolveConfig(base, overrides);
   parseSequence(cfg.tasks); // unknown task names fail here, before anything is written
+  checkDevice(cfg.device); // and a missing CUDA provider, before any data is loaded
   if (a['print-config']) {
     console.log(JSON.stringify({ runId: runId(cfg), ...cfg }, null, 2));
     return;
