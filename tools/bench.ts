@@ -74,7 +74,7 @@ const oneHot = (n: number, k: number) => {
 };
 const opts = (name: string) => ({ threads, profilePrefix: args.profile ? `${args.profile}/${name}` : undefined });
 
-interface Timed { run: () => Promise<unknown>; nodes: number }
+interface Timed { run: () => Promise<unknown>; nodes: number; end: () => Promise<void> }
 
 async function stepCase(name: string, build: (g: Graph) => StepGraph, feeds: Record<string, Float32Array | number>): Promise<Timed> {
   const g = new Graph();
@@ -88,13 +88,13 @@ async function stepCase(name: string, build: (g: Graph) => StepGraph, feeds: Rec
       return [k, typeof v === 'number' ? v : new ort.Tensor('float32', v, inp.shape)];
     }),
   );
-  return { run: () => runner.run(tensors), nodes: step.nodeCount };
+  return { run: () => runner.run(tensors), nodes: step.nodeCount, end: async () => void runner.session.endProfiling() };
 }
 
 async function inferCase(name: string, model: EmittedModel, feeds: Record<string, Float32Array>): Promise<Timed> {
   const session = await createSession(model.bytes, opts(name));
   const tensors = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, new ort.Tensor('float32', v, model.inputs.find((i) => i.name === k)!.shape)]));
-  return { run: () => session.run(tensors), nodes: model.nodeCount };
+  return { run: () => session.run(tensors), nodes: model.nodeCount, end: async () => void session.endProfiling() };
 }
 
 function weightsFor(build: (g: Graph) => void): Map<string, Float32Array> {
@@ -169,6 +169,7 @@ for (const name of selected) {
     times.push(performance.now() - t0);
   }
   ours[name] = { ms: median(times), nodes: c.nodes };
+  if (args.profile) await c.end(); // flushes the profile file
   process.stderr.write(`${name}: ${ours[name]!.ms.toFixed(2)} ms (${c.nodes} ONNX nodes)\n`);
 }
 const torch = torchTimes();

@@ -402,6 +402,23 @@ export function gather(table: T, indices: T): T {
   return out;
 }
 
+/** Gather along `axis` with 1-D indices: out[pre, q, post] = data[pre, indices[q], post]. */
+export function gatherAxis(data: T, indices: T, axis: number): T {
+  const rows = data.shape[axis]!;
+  const pre = data.shape.slice(0, axis).reduce((a, b) => a * b, 1);
+  const post = data.data.length / (pre * rows);
+  const q = indices.data.length;
+  const out = zeros([...data.shape.slice(0, axis), q, ...data.shape.slice(axis + 1)]);
+  for (let a = 0; a < pre; a++) {
+    for (let i = 0; i < q; i++) {
+      let r = indices.data[i]!;
+      if (r < 0) r += rows;
+      for (let b = 0; b < post; b++) out.data[(a * q + i) * post + b] = data.data[(a * rows + r) * post + b]!;
+    }
+  }
+  return out;
+}
+
 /** OneHot along a new last axis with off/on values 0/1; out-of-range indices give all zeros. */
 export function oneHot(indices: T, depth: number): T {
   const out = zeros([...indices.shape, depth]);

@@ -213,6 +213,22 @@ export const rows: Row[] = [
     build: ([x, w]) => o.conv(x!, w!, { pads: [1, 1, 1, 1] }), ref: ([x, w]) => R.conv2d(x!, w!, undefined, { pads: [1, 1, 1, 1] }), order: 2,
   },
   {
+    // 16 or more input channels: the weight gradient takes the Gather-im2col + GEMM route.
+    name: 'Conv k4 s2 p1 16 channels [2,16,6,6]*[3,16,4,4] + bias', op: 'Conv', inputs: [f([2, 16, 6, 6]), f([3, 16, 4, 4]), f([3])],
+    build: ([x, w, b]) => o.conv(x!, w!, { strides: [2, 2], pads: [1, 1, 1, 1], bias: b! }),
+    ref: ([x, w, b]) => R.conv2d(x!, w!, b!, { strides: [2, 2], pads: [1, 1, 1, 1] }), order: 2,
+  },
+  {
+    name: 'Conv k3 p[1,0,2,1] d2 16 channels [1,16,7,6]*[2,16,3,3]', op: 'Conv', inputs: [f([1, 16, 7, 6]), f([2, 16, 3, 3])],
+    build: ([x, w]) => o.conv(x!, w!, { pads: [1, 0, 2, 1], dilations: [2, 2] }),
+    ref: ([x, w]) => R.conv2d(x!, w!, undefined, { pads: [1, 0, 2, 1], dilations: [2, 2] }), order: 2,
+  },
+  {
+    name: 'ConvTranspose k4 s2 p1 16 output channels [2,3,3,3]*[3,16,4,4]', op: 'ConvTranspose', inputs: [f([2, 3, 3, 3]), f([3, 16, 4, 4])],
+    build: ([x, w]) => o.convTranspose(x!, w!, { strides: [2, 2], pads: [1, 1, 1, 1] }),
+    ref: ([x, w]) => R.convTranspose2d(x!, w!, undefined, { strides: [2, 2], pads: [1, 1, 1, 1] }), order: 2,
+  },
+  {
     name: 'Conv k4 s2 p1 [2,2,8,8]*[3,2,4,4]', op: 'Conv', inputs: [f([2, 2, 8, 8]), f([3, 2, 4, 4])],
     build: ([x, w]) => o.conv(x!, w!, { strides: [2, 2], pads: [1, 1, 1, 1] }),
     ref: ([x, w]) => R.conv2d(x!, w!, undefined, { strides: [2, 2], pads: [1, 1, 1, 1] }), order: 2,
@@ -319,6 +335,15 @@ export const rows: Row[] = [
     name: 'Gather [6] by [4] squared', op: 'Gather', inputs: [f([6]), int([4], 0, 6)],
     build: ([t, i]) => { const e = o.gather(t!, i!); return o.mul(e, e); },
     ref: ([t, i]) => { const e = R.gather(t!, i!); return R.mul(e, e); }, order: 2,
+  },
+  {
+    name: 'Gather axis 1 [2,6,3] by [7] (repeats)', op: 'Gather', inputs: [f([2, 6, 3]), int([7], 0, 6)],
+    build: ([t, i]) => o.gather(t!, i!, 1), ref: ([t, i]) => R.gatherAxis(t!, i!, 1), order: 2,
+  },
+  {
+    name: 'Gather axis 2 [2,3,5] by [4] squared', op: 'Gather', inputs: [f([2, 3, 5]), int([4], 0, 5)],
+    build: ([t, i]) => { const e = o.gather(t!, i!, 2); return o.mul(e, e); },
+    ref: ([t, i]) => { const e = R.gatherAxis(t!, i!, 2); return R.mul(e, e); }, order: 2,
   },
   {
     name: 'Gather negative indices [4,2,2] by [5]', op: 'Gather', inputs: [f([4, 2, 2]), int([5], -4, 4)],
