@@ -215,7 +215,7 @@ export async function runContinual(cfg: RunConfig, o: DriverOptions): Promise<st
       while (state.progress < total && !stop.requested) {
         const kdT = temp.value(state.progress / total);
         const feeds = await studentFeeds(student, c, {
-          real: randomImages(task.train, realCount, rng, '0,1'), realCount, currentTask: k, currentExpert: expertFor(k), replay, experts: known,
+          real: randomImages(task.train, realCount, rng, '0,1'), realCount, currentTask: k, replay, experts: known,
         }, kdT, rng);
         const m = await student.step.run(feeds);
         temp.observe(m.kd_posterior);

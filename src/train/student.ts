@@ -133,7 +133,6 @@ export interface StudentBatchParts {
   real: Float32Array;
   realCount: number;
   currentTask: number;
-  currentExpert: Expert | null;
   replay: ReplaySource[];
   /** Experts by the tasks they hold (for the teacher posterior), index = task. */
   experts: (Expert | null)[];
