@@ -3,7 +3,7 @@
 
 import onnxProto from 'onnx-proto';
 import { type DType, type Graph, type Shape, type TensorData, type Value } from './ir.js';
-import { type LowerCtx, type OpRule, type Prim, rules } from './ops.js';
+import { auxInputs, type LowerCtx, type OpRule, type Prim, rules } from './ops.js';
 
 const { onnx } = onnxProto;
 
@@ -101,8 +101,18 @@ export function emitModel(g: Graph, opts: EmitOptions): EmittedModel {
     return name;
   };
 
+  // Tensors that a node's lowering reuses (a Conv's im2col matrix), when the graph needs them anyway.
+  const aux = new Map<number, Value[]>();
+  for (const id of needed) {
+    const extra = auxInputs(g.nodes[id]!).filter((a) => needed.has(a.id));
+    if (extra.length) aux.set(id, extra);
+  }
+  const constantIds = new Set(leaves.filter((v) => opts.bake?.has(String(v.attrs.name))).map((v) => v.id));
+
   const ctxFor = (v: Value, out: string): LowerCtx => ({
     inputs: v.inputs.map((i) => names.get(i.id)!),
+    aux: (aux.get(v.id) ?? []).map((a) => names.get(a.id)!),
+    isConstant: (i) => v.inputs[i]!.op === 'Constant' || constantIds.has(v.inputs[i]!.id),
     output: out,
     node(opType, ins, outs, attrs = {}) {
       if (opts.dynamicBatch !== undefined && (opType === 'Expand' || v.shape[0] !== opts.dynamicBatch)) {
@@ -122,7 +132,7 @@ export function emitModel(g: Graph, opts: EmitOptions): EmittedModel {
     temp: (hint) => `${hint}_t${temp++}`,
   });
 
-  for (const id of [...needed].sort((a, b) => a - b)) {
+  for (const id of topoOrder(g, needed, aux)) {
     const v = g.nodes[id]!;
     if (v.op === 'Input') continue;
     if (v.op === 'Constant') {
@@ -159,6 +169,29 @@ export function emitModel(g: Graph, opts: EmitOptions): EmittedModel {
     },
   });
   return { bytes: onnx.ModelProto.encode(model).finish(), inputs, outputs, nodeCount: nodes.length };
+}
+
+/** Node ids in an order where every node follows its inputs and its aux tensors (depth first). */
+function topoOrder(g: Graph, needed: ReadonlySet<number>, aux: ReadonlyMap<number, Value[]>): number[] {
+  if (!aux.size) return [...needed].sort((a, b) => a - b); // ids are already topological
+  const order: number[] = [];
+  const done = new Set<number>();
+  for (const root of [...needed].sort((a, b) => a - b)) {
+    const stack: [number, boolean][] = [[root, false]];
+    while (stack.length) {
+      const [id, expanded] = stack.pop()!;
+      if (done.has(id)) continue;
+      if (expanded) {
+        done.add(id);
+        order.push(id);
+        continue;
+      }
+      stack.push([id, true]);
+      const deps = [...g.nodes[id]!.inputs, ...(aux.get(id) ?? [])];
+      for (let i = deps.length - 1; i >= 0; i--) if (!done.has(deps[i]!.id)) stack.push([deps[i]!.id, false]);
+    }
+  }
+  return order;
 }
 
 /** Parses ONNX bytes back into a plain object (for the round-trip test and tooling). */

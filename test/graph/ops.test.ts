@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Graph, ShapeError, type Value } from '../../src/graph/ir.ts';
 import * as o from '../../src/graph/ops.ts';
 import { gradients } from '../../src/graph/autodiff.ts';
+import { decodeModel, emitModel } from '../../src/graph/onnx.ts';
 import { checkRow, type Contraction, contractionOk, fwdError, rng, runOrt, sample, SEED_SALT, withoutPadFusion } from './harness.ts';
 import * as R from './reference.ts';
 import { critic, criticInputGradRef, criticRef, rows } from './rows.ts';
@@ -64,6 +65,39 @@ describe('primitive table', () => {
 
   afterAll(() => {
     console.log(`worst relative errors: forward ${worst.fwd.toExponential(2)}, VJP ${worst.vjp.toExponential(2)}, grad-of-grad ${worst.vjp2.toExponential(2)}`);
+  });
+});
+
+describe('Conv lowering', () => {
+  // Which ONNX ops a graph's Conv lowers to (the numerics of each form are rows of the table).
+  const opsOf = (build: (g: Graph) => Record<string, Value>, bake?: string[]) => {
+    const g = new Graph();
+    const outputs = build(g);
+    const baked = new Map((bake ?? []).map((n) => [n, new Float32Array(g.nodes.find((v) => v.op === 'Input' && v.attrs.name === n)!.size)] as const));
+    return decodeModel(emitModel(g, { outputs, bake: baked }).bytes).graph!.node!.map((n) => n.opType!);
+  };
+  const a = { strides: [2, 2], pads: [1, 1, 1, 1] };
+
+  it('a batch of small outputs is folded into one tall image', () => {
+    const ops = opsOf((g) => ({ y: o.conv(g.input('x', [8, 8, 8, 8]), g.input('w', [4, 8, 4, 4]), a) }));
+    expect(ops).toEqual(['Transpose', 'Pad', 'Reshape', 'Conv', 'Reshape', 'Slice', 'Transpose']); // 2 gap rows per image: 5 output rows, 4 kept
+  });
+
+  it('small batches, large outputs and baked weights keep the plain Conv', () => {
+    expect(opsOf((g) => ({ y: o.conv(g.input('x', [2, 8, 8, 8]), g.input('w', [4, 8, 4, 4]), a) }))).toEqual(['Conv']);
+    expect(opsOf((g) => ({ y: o.conv(g.input('x', [8, 8, 28, 28]), g.input('w', [4, 8, 4, 4]), a) }))).toEqual(['Conv']);
+    expect(opsOf((g) => ({ y: o.conv(g.input('x', [8, 8, 8, 8]), g.input('w', [4, 8, 4, 4]), a) }), ['w'])).toEqual(['Conv']);
+  });
+
+  it('with a weight gradient in the graph, the forward pass is a GEMM on the shared im2col matrix', () => {
+    const ops = opsOf((g) => {
+      const w = g.input('w', [4, 16, 4, 4]);
+      const y = o.conv(g.input('x', [8, 16, 8, 8]), w, a);
+      return { y, dw: gradients(o.sumAll(o.mul(y, y)), [w])[0]! };
+    });
+    expect(ops.filter((t) => t === 'Gather')).toHaveLength(1); // one im2col for both
+    expect(ops).not.toContain('Conv');
+    expect(ops.filter((t) => t === 'Gemm')).toHaveLength(2);
   });
 });
 

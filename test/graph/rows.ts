@@ -229,6 +229,32 @@ export const rows: Row[] = [
     ref: ([x, w]) => R.convTranspose2d(x!, w!, undefined, { strides: [2, 2], pads: [1, 1, 1, 1] }), order: 2,
   },
   {
+    // Batch >= 8, small output, C*kh*kw >= 128 and fewer than 16 channels (so no im2col matrix):
+    // lowered with the batch folded into the height. Order 2 runs the fold inside the grad-of-grad.
+    name: 'Conv folded k4 s2 p1 [8,8,8,8]*[4,8,4,4] + bias', op: 'Conv', inputs: [f([8, 8, 8, 8]), f([4, 8, 4, 4]), f([4])],
+    build: ([x, w, b]) => o.conv(x!, w!, { strides: [2, 2], pads: [1, 1, 1, 1], bias: b! }),
+    ref: ([x, w, b]) => R.conv2d(x!, w!, b!, { strides: [2, 2], pads: [1, 1, 1, 1] }), order: 2,
+  },
+  {
+    // Forward only, so no weight gradient builds an im2col matrix: folded, with a cut of the
+    // extra output row per image ((8 + 0) / 2 = 4 rows, 3 valid) and asymmetric pads.
+    name: 'Conv folded k3 s2 p[0,1,0,0] [8,16,8,8]*[3,16,3,3]', op: 'Conv', inputs: [f([8, 16, 8, 8]), f([3, 16, 3, 3])],
+    build: ([x, w]) => o.conv(x!, w!, { strides: [2, 2], pads: [0, 1, 0, 0] }),
+    ref: ([x, w]) => R.conv2d(x!, w!, undefined, { strides: [2, 2], pads: [0, 1, 0, 0] }), order: 0,
+  },
+  {
+    name: 'Conv folded k3 d2 p[2,1,1,2] [8,16,6,7]*[2,16,3,3]', op: 'Conv', inputs: [f([8, 16, 6, 7]), f([2, 16, 3, 3])],
+    build: ([x, w]) => o.conv(x!, w!, { pads: [2, 1, 1, 2], dilations: [2, 2] }),
+    ref: ([x, w]) => R.conv2d(x!, w!, undefined, { pads: [2, 1, 1, 2], dilations: [2, 2] }), order: 0,
+  },
+  {
+    // 16 channels and a weight gradient in the same graph: the forward pass is one GEMM on
+    // the im2col matrix the weight gradient builds.
+    name: 'Conv on shared im2col k4 s2 p1 [8,16,8,8]*[4,16,4,4] + bias', op: 'Conv', inputs: [f([8, 16, 8, 8]), f([4, 16, 4, 4]), f([4])],
+    build: ([x, w, b]) => o.conv(x!, w!, { strides: [2, 2], pads: [1, 1, 1, 1], bias: b! }),
+    ref: ([x, w, b]) => R.conv2d(x!, w!, b!, { strides: [2, 2], pads: [1, 1, 1, 1] }), order: 2,
+  },
+  {
     name: 'Conv k4 s2 p1 [2,2,8,8]*[3,2,4,4]', op: 'Conv', inputs: [f([2, 2, 8, 8]), f([3, 2, 4, 4])],
     build: ([x, w]) => o.conv(x!, w!, { strides: [2, 2], pads: [1, 1, 1, 1] }),
     ref: ([x, w]) => R.conv2d(x!, w!, undefined, { strides: [2, 2], pads: [1, 1, 1, 1] }), order: 2,
