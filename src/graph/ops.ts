@@ -387,7 +387,8 @@ export const rules: { [K in Prim]: OpRule<K> } = {
     },
     lower: (ctx, a, v) => {
       if (ctx.aux.length) return lowerConvFromCols(ctx, v);
-      if (foldable(v, a) && !ctx.isConstant(1)) return lowerConvFolded(ctx, a, v);
+      const plan = ctx.isConstant(1) ? null : foldPlan(v, a);
+      if (plan) return lowerConvFolded(ctx, a, v, plan);
       ctx.node('Conv', ctx.inputs, [ctx.output], { strides: a.strides, pads: a.pads, dilations: a.dilations, kernel_shape: v.inputs[1]!.shape.slice(2) });
     },
     grad: (dy, { inputs: [x, w, b], attrs }) => {
@@ -610,25 +611,22 @@ function lowerConvFromCols(ctx: LowerCtx, v: Value): void {
   ctx.node('Transpose', [yr], [ctx.output], { perm: [0, 3, 1, 2] });
 }
 
+interface FoldPlan { gap: number; per: number; ho: number; bottom: number }
+
 /**
- * Whether a Conv runs faster with its batch folded into the image height (lowerConvFolded):
- * measured in onnxruntime 1.30 on 2 cores, stride-2 4x4 convolutions with 32-128 channels and
- * 7x7 outputs ran 1.36-1.62x faster that way (layout changes included); convolutions with larger
- * outputs or few input channels ran slower.
+ * How to run a Conv with its batch folded into the image height (lowerConvFolded), or null when
+ * that is not faster or not possible. Measured in onnxruntime 1.30 on 2 cores: stride-2 4x4
+ * convolutions with 32-128 channels and 7x7 outputs ran 1.36-1.62x faster folded (layout changes
+ * included); convolutions with larger outputs or few input channels ran slower.
+ * The plan: gap rows between folded images and the folded convolution's bottom pad.
  */
-function foldable(v: Value, a: ConvAttrs): boolean {
+function foldPlan(v: Value, a: ConvAttrs): FoldPlan | null {
   const [n, c, h] = v.inputs[0]!.shape as [number, number, number, number];
   const [, , kh, kw] = v.inputs[1]!.shape as [number, number, number, number];
   const [, , ho, wo] = v.shape as [number, number, number, number];
-  if (n < 8 || ho * wo > 64 || c * kh * kw < 128) return false;
-  return foldPlan(h, kh, a) !== null;
-}
-
-/** Gap rows between folded images and the folded convolution's bottom pad, or null if none works. */
-function foldPlan(h: number, kh: number, a: ConvAttrs): { gap: number; per: number; ho: number; bottom: number } | null {
+  if (n < 8 || ho * wo > 64 || c * kh * kw < 128) return null;
   const [s, d, pt, pb] = [a.strides[0]!, a.dilations[0]!, a.pads[0]!, a.pads[2]!];
   const span = (kh - 1) * d + 1;
-  const ho = convOut(h, kh, s, d, pt, pb);
   let gap = Math.max(pt, pb);
   while ((h + gap) % s || (h + gap) / s < ho) gap++;
   // The folded output must have exactly `per` rows per image: pt + bottom - span in [-s, -1].
@@ -643,11 +641,10 @@ function foldPlan(h: number, kh: number, a: ConvAttrs): { gap: number; per: numb
  * which onnxruntime convolves with a few large GEMMs instead of one small GEMM per image; the
  * output [1, M, N*per, Wo] is cut back to [N, M, Ho, Wo].
  */
-function lowerConvFolded(ctx: LowerCtx, a: ConvAttrs, v: Value): void {
-  const [, c, h, w] = v.inputs[0]!.shape as [number, number, number, number];
-  const [m, , kh] = v.inputs[1]!.shape as [number, number, number, number];
+function lowerConvFolded(ctx: LowerCtx, a: ConvAttrs, v: Value, { gap, per, ho, bottom }: FoldPlan): void {
+  const [, c, , w] = v.inputs[0]!.shape as [number, number, number, number];
+  const [m] = v.inputs[1]!.shape as [number, number, number, number];
   const [, , , wo] = v.shape as [number, number, number, number];
-  const { gap, per, ho, bottom } = foldPlan(h, kh, a)!;
   const t = ctx.temp('fold_t');
   const p = ctx.temp('fold_pad');
   const f = ctx.temp('fold_in');
