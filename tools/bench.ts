@@ -3,6 +3,7 @@
 // python3-torch is installed. Writes results/bench/latest.json.
 
 import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
@@ -72,6 +73,7 @@ const oneHot = (n: number, k: number) => {
   for (let i = 0; i < n; i++) out[i * k + rng.int(k)] = 1;
   return out;
 };
+if (args.profile) mkdirSync(args.profile, { recursive: true });
 const opts = (name: string) => ({ threads, profilePrefix: args.profile ? `${args.profile}/${name}` : undefined });
 
 interface Timed { run: () => Promise<unknown>; nodes: number; end: () => Promise<void> }
