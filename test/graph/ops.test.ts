@@ -68,8 +68,8 @@ describe('primitive table', () => {
   });
 });
 
-describe('Conv lowering', () => {
-  // Which ONNX ops a graph's Conv lowers to (the numerics of each form are rows of the table).
+describe('Conv and ConvTranspose lowering', () => {
+  // Which ONNX ops a graph's Conv or ConvTranspose lowers to (the numerics of each form are rows of the table).
   const opsOf = (build: (g: Graph) => Record<string, Value>, bake?: string[]) => {
     const g = new Graph();
     const outputs = build(g);
@@ -98,6 +98,23 @@ describe('Conv lowering', () => {
     expect(ops.filter((t) => t === 'Gather')).toHaveLength(1); // one im2col for both
     expect(ops).not.toContain('Conv');
     expect(ops.filter((t) => t === 'Gemm')).toHaveLength(2);
+  });
+
+  it('a ConvTranspose over a batch with 16 or more channels in and out is one GEMM on sub-pixel phases', () => {
+    const ops = opsOf((g) => ({ y: o.convTranspose(g.input('x', [8, 16, 7, 7]), g.input('w', [16, 16, 4, 4]), a) }));
+    expect(ops).toEqual(['Transpose', 'Pad', 'Reshape', 'Gather', 'Reshape', 'Reshape', 'Transpose', 'Reshape', 'Gemm', 'Reshape', 'Gather', 'Transpose', 'Reshape']);
+    expect(opsOf((g) => ({ y: o.convTranspose(g.input('x', [8, 16, 7, 7]), g.input('w', [16, 16, 4, 4]), a) }), ['w'])).toContain('Gemm');
+  });
+
+  it('small batches, few channels, stride 1, dilation and kernels that are not multiples of the stride keep ConvTranspose', () => {
+    const ct = (x: number[], w: number[], attrs: o.ConvOptions & { outputPadding?: number[] } = a) => opsOf((g) => ({ y: o.convTranspose(g.input('x', x), g.input('w', w), attrs) }));
+    expect(ct([2, 16, 7, 7], [16, 16, 4, 4])).toEqual(['ConvTranspose']);
+    expect(ct([8, 8, 7, 7], [8, 16, 4, 4])).toEqual(['ConvTranspose']);
+    expect(ct([8, 16, 7, 7], [16, 1, 4, 4])).toEqual(['ConvTranspose']);
+    expect(ct([8, 16, 7, 7], [16, 16, 3, 3], { pads: [1, 1, 1, 1] })).toEqual(['ConvTranspose']);
+    expect(ct([8, 16, 7, 7], [16, 16, 4, 4], { ...a, dilations: [2, 2] })).toEqual(['ConvTranspose']);
+    expect(ct([8, 16, 7, 7], [16, 16, 3, 3], a)).toEqual(['ConvTranspose']);
+    expect(ct([8, 16, 7, 7], [16, 16, 4, 4], { ...a, outputPadding: [1, 1], pads: [1, 1, 0, 0] })).toEqual(['ConvTranspose']);
   });
 });
 

@@ -229,6 +229,25 @@ export const rows: Row[] = [
     ref: ([x, w]) => R.convTranspose2d(x!, w!, undefined, { strides: [2, 2], pads: [1, 1, 1, 1] }), order: 2,
   },
   {
+    // Batch >= 8 and >= 16 channels in and out: one GEMM on the sub-pixel phases (im2col of the
+    // padded input, then a Gather that interleaves and crops). Order 2 runs it inside the grad-of-grad.
+    name: 'ConvTranspose sub-pixel k4 s2 p1 [8,16,3,3]*[16,16,4,4] + bias', op: 'ConvTranspose', inputs: [f([8, 16, 3, 3]), f([16, 16, 4, 4]), f([16])],
+    build: ([x, w, b]) => o.convTranspose(x!, w!, { strides: [2, 2], pads: [1, 1, 1, 1], bias: b! }),
+    ref: ([x, w, b]) => R.convTranspose2d(x!, w!, b!, { strides: [2, 2], pads: [1, 1, 1, 1] }), order: 2,
+  },
+  {
+    // Unequal strides and taps (2x2 and 3x2 phases), asymmetric pads, output_padding up to the end pads.
+    name: 'ConvTranspose sub-pixel k[4,6] s[2,3] p[1,2,2,3] output_padding [1,2] [8,16,3,4]*[16,16,4,6]', op: 'ConvTranspose', inputs: [f([8, 16, 3, 4]), f([16, 16, 4, 6])],
+    build: ([x, w]) => o.convTranspose(x!, w!, { strides: [2, 3], pads: [1, 2, 2, 3], outputPadding: [1, 2] }),
+    ref: ([x, w]) => R.convTranspose2d(x!, w!, undefined, { strides: [2, 3], pads: [1, 2, 2, 3], outputPadding: [1, 2] }), order: 1,
+  },
+  {
+    // Kernel equal to the stride: one tap per phase, no padding of the input.
+    name: 'ConvTranspose sub-pixel k3 s3 p[0,0,1,0] output_padding [1,0] [9,16,2,3]*[16,17,3,3] + bias', op: 'ConvTranspose', inputs: [f([9, 16, 2, 3]), f([16, 17, 3, 3]), f([17])],
+    build: ([x, w, b]) => o.convTranspose(x!, w!, { strides: [3, 3], pads: [0, 0, 1, 0], outputPadding: [1, 0], bias: b! }),
+    ref: ([x, w, b]) => R.convTranspose2d(x!, w!, b!, { strides: [3, 3], pads: [0, 0, 1, 0], outputPadding: [1, 0] }), order: 1,
+  },
+  {
     // Batch >= 8, small output, C*kh*kw >= 128 and fewer than 16 channels (so no im2col matrix):
     // lowered with the batch folded into the height. Order 2 runs the fold inside the grad-of-grad.
     name: 'Conv folded k4 s2 p1 [8,8,8,8]*[4,8,4,4] + bias', op: 'Conv', inputs: [f([8, 8, 8, 8]), f([4, 8, 4, 4]), f([4])],
