@@ -14,8 +14,13 @@ export interface StepSpec {
   loss: Value;
   groups: readonly ParamGroup[];
   optimizer: OptimizerSpec;
-  /** Clip gradients to this global norm; null or absent: no clipping (the norm is still reported). */
+  /** Clip gradients to this global norm; null or absent: no clipping. */
   clipNorm?: number | null;
+  /**
+   * Output the global gradient norm as the metric `grad_norm` (always done when clipping). Off by
+   * default: it reads every gradient once more (about 1.5 ms of a 55 ms student step).
+   */
+  gradNorm?: boolean;
   /** New values of buffers (e.g. spectral-norm vectors), keyed by buffer value. */
   bufferUpdates?: ReadonlyMap<Value, Value>;
   /** Extra scalar outputs to log. */
@@ -40,7 +45,8 @@ export function buildTrainStep(g: Graph, spec: StepSpec): StepGraph {
   const step = g.leaves.get('step')?.value ?? g.input('step', []);
   const { next } = applyOptimizer(g, spec.optimizer, spec.groups, gradOf, step);
   for (const [buf, v] of spec.bufferUpdates ?? []) next.set(String(buf.attrs.name), v);
-  const outputs: Record<string, Value> = { loss: spec.loss, grad_norm: norm, ...spec.metrics };
+  const report = spec.gradNorm || (spec.clipNorm ?? null) !== null;
+  const outputs: Record<string, Value> = { loss: spec.loss, ...(report ? { grad_norm: norm } : {}), ...spec.metrics };
   const metrics = Object.keys(outputs);
   for (const [name, v] of next) outputs[name + NEXT] = v;
   const emitted = emitModel(g, { outputs, name: spec.name });

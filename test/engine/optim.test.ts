@@ -17,7 +17,7 @@ async function runGraph(spec: OptimizerSpec, steps: number, clipNorm: number | n
   const p = g.param('p', [4], { kind: 'constant', value: 1 });
   const q = g.param('q', [2], { kind: 'constant', value: -0.5 });
   const loss = o.add(o.sumAll(o.mul(g.constant(A, [4]), o.mul(p, p))), o.sumAll(o.mul(q, g.constant(C, [2]))));
-  const step = buildTrainStep(g, { name: 'step', loss, groups: [{ params: [p] }, { name: 'slow', params: [q] }], optimizer: spec, clipNorm });
+  const step = buildTrainStep(g, { name: 'step', loss, groups: [{ params: [p] }, { name: 'slow', params: [q] }], optimizer: spec, clipNorm, gradNorm: true });
   const store = new TensorStore();
   store.declare(g, 0);
   const r = await StepRunner.create(step, store, { threads: 1 });
@@ -87,6 +87,17 @@ describe('optimizers as graph fragments', () => {
     close(got.q, want.q);
     close(got.norms, want.norms);
     expect(got.norms[0]).toBeGreaterThan(1);
+  });
+
+  it('the gradient norm is an output only when asked for or when clipping', () => {
+    const metricsOf = (extra: { clipNorm?: number; gradNorm?: boolean }) => {
+      const g = new Graph();
+      const p = g.param('p', [4], { kind: 'constant', value: 1 });
+      return buildTrainStep(g, { name: 'step', loss: o.sumAll(o.mul(p, p)), groups: [{ params: [p] }], optimizer: { kind: 'sgd' }, ...extra }).metrics;
+    };
+    expect(metricsOf({})).toEqual(['loss']);
+    expect(metricsOf({ gradNorm: true })).toEqual(['loss', 'grad_norm']);
+    expect(metricsOf({ clipNorm: 1 })).toEqual(['loss', 'grad_norm']);
   });
 
   it('the learning rate is an input: a schedule needs no re-emit', async () => {
