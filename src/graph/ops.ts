@@ -674,9 +674,10 @@ interface SubpixelPlan { taps: [number, number] }
  * (lowerConvTransposeSubpixel), or null to keep onnxruntime's ConvTranspose, which runs one small
  * GEMM and a single-threaded col2im per image. Needs dilation 1, strides >= 2, kernels that are
  * multiples of the strides and output_padding within the end pads (the result is cropped).
- * Measured in onnxruntime 1.30 on 2 cores (k4 s2 p1, 7x7 inputs, batch 64-128, 32-128 channels):
- * 1.2-1.6x faster with weights as inputs, 1.1-1.4x with baked weights; slower for one image (the
- * batch-1 inference graphs) and for one output channel (a 4-column GEMM).
+ * Measured in onnxruntime 1.30 on 2 cores (k4 s2 p1, 7x7 inputs, batch 64-128, 32-128 channels, in
+ * isolation): 1.14-1.60x faster with weights as inputs (one noisy run of eight 0.92x), 1.05-1.43x
+ * with baked weights; not faster for one image (0.85-1.1x) and slower for one output channel (a
+ * 4-column GEMM: 1.9 vs 0.8 ms for the generator's last layer).
  */
 function subpixelPlan(v: Value, a: ConvAttrs & { outputPadding: Ints }): SubpixelPlan | null {
   const [n, c] = v.inputs[0]!.shape as [number, number, number, number];
