@@ -681,11 +681,10 @@ interface SubpixelPlan { taps: [number, number] }
  */
 function subpixelPlan(v: Value, a: ConvAttrs & { outputPadding: Ints }): SubpixelPlan | null {
   const [n, c] = v.inputs[0]!.shape as [number, number, number, number];
-  const [, , kh, kw] = v.inputs[1]!.shape as [number, number, number, number];
+  const [, m, kh, kw] = v.inputs[1]!.shape as [number, number, number, number];
   const [sh, sw] = a.strides as [number, number];
   if (a.dilations[0] !== 1 || a.dilations[1] !== 1 || sh < 2 || sw < 2 || kh % sh || kw % sw) return null;
   if (a.outputPadding[0]! > a.pads[2]! || a.outputPadding[1]! > a.pads[3]!) return null;
-  const m = v.inputs[1]!.shape[1]!;
   if (n < 8 || c < 16 || m < 16) return null;
   return { taps: [kh / sh, kw / sw] };
 }
@@ -718,8 +717,9 @@ function lowerConvTransposeSubpixel(ctx: LowerCtx, a: ConvAttrs & { outputPaddin
   }
   const [xt, xp, xf, g, cols] = [t('nhwc'), t('pad'), t('flat'), t('gather'), t('cols')];
   ctx.node('Transpose', [ctx.inputs[0]!], [xt], { perm: [0, 2, 3, 1] });
-  ctx.node('Pad', [xt, ctx.ints([0, th - 1, tw - 1, 0, 0, th - 1, tw - 1, 0])], [xp], { mode: 'constant' });
-  ctx.node('Reshape', [xp, ctx.ints([-1, hp * wp, c])], [xf]);
+  const padded = th > 1 || tw > 1; // one tap per phase (kernel = stride) reads the input as it is
+  if (padded) ctx.node('Pad', [xt, ctx.ints([0, th - 1, tw - 1, 0, 0, th - 1, tw - 1, 0])], [xp], { mode: 'constant' });
+  ctx.node('Reshape', [padded ? xp : xt, ctx.ints([-1, hp * wp, c])], [xf]);
   ctx.node('Gather', [xf, ctx.ints(index)], [g], { axis: 1 });
   ctx.node('Reshape', [g, ctx.ints([-1, th * tw * c])], [cols]);
   // W [C, M, th*sh, tw*sw] -> [(a, b, C), (r, s, M)]
