@@ -27,6 +27,8 @@ export interface RuntimeOptions {
    * threads would otherwise take the cores from the next). Default 'always'.
    */
   spin?: 'always' | 'run';
+  /** onnxruntime's graph optimisation level; default 'all' (StepRunner: 'extended', see there). */
+  optimization?: 'extended' | 'all';
 }
 
 const CUDA_INSTALL = 'ONNXRUNTIME_NODE_INSTALL=cuda12 npm install onnxruntime-node';
@@ -53,7 +55,7 @@ export async function createSession(bytes: Uint8Array, opts: RuntimeOptions = {}
     executionProviders: [device],
     intraOpNumThreads: opts.threads ?? 0,
     interOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
+    graphOptimizationLevel: opts.optimization ?? 'all',
     enableProfiling: !!opts.profilePrefix,
     profileFilePrefix: opts.profilePrefix,
     ...(opts.spin === 'run' ? { extra: { session: { force_spinning_stop: '1' } } } : {}),
@@ -155,8 +157,14 @@ export class StepRunner {
     readonly store: TensorStore,
   ) {}
 
+  /**
+   * Step graphs take their weights as inputs, so the 'all' level's only addition over 'extended',
+   * the NCHWc layout, gives their convolutions nothing and wraps each MaxPool in layout reorders
+   * (1.3 ms of kernels per feature-net step; features_step 24.2 -> 23.6 ms, median of four A/B
+   * runs; the other steps unchanged and every step's results bit-identical).
+   */
   static async create(graph: StepGraph, store: TensorStore, opts: RuntimeOptions = {}): Promise<StepRunner> {
-    return new StepRunner(graph, await createSession(graph.bytes, opts), store);
+    return new StepRunner(graph, await createSession(graph.bytes, { optimization: 'extended', ...opts }), store);
   }
 
   get steps(): number {
