@@ -4,6 +4,7 @@
 import onnxProto from 'onnx-proto';
 import { type DType, type Graph, type Shape, type TensorData, type Value } from './ir.js';
 import { auxInputs, type LowerCtx, type OpRule, type Prim, rules } from './ops.js';
+import { sinkTransposes } from './layout.js';
 
 const { onnx } = onnxProto;
 
@@ -28,6 +29,8 @@ export interface EmitOptions {
    * graphs whose batch dimension is leading everywhere (inference graphs).
    */
   dynamicBatch?: number;
+  /** Move transposes past element-wise ops so that layout changes cancel (layout.ts); default true. */
+  sinkTransposes?: boolean;
 }
 
 export interface EmittedModel {
@@ -69,6 +72,8 @@ export function emitModel(g: Graph, opts: EmitOptions): EmittedModel {
   const initializers: onnxProto.onnx.ITensorProto[] = [];
   const inputs: EmittedModel['inputs'] = [];
   const intConsts = new Map<string, string>();
+  const shapes = new Map<string, readonly number[]>(); // of named IR values and constants, for sinkTransposes
+  const ints = new Map<string, readonly number[]>();
   let temp = 0;
 
   // An op's tensor takes the output's name when it is the first output to claim it.
@@ -83,6 +88,7 @@ export function emitModel(g: Graph, opts: EmitOptions): EmittedModel {
   for (const v of leaves) {
     const name = String(v.attrs.name);
     names.set(v.id, name);
+    shapes.set(name, v.shape);
     const baked = opts.bake?.get(name);
     if (baked) initializers.push(tensorProto(name, baked, v.shape, v.dtype));
     else inputs.push({ name, shape: [...v.shape], dtype: v.dtype });
@@ -97,6 +103,8 @@ export function emitModel(g: Graph, opts: EmitOptions): EmittedModel {
       intConsts.set(key, name);
       const data = dtype === 'int64' ? BigInt64Array.from(values, (x) => BigInt(x)) : Float32Array.from(values);
       initializers.push(tensorProto(name, data, [values.length], dtype));
+      shapes.set(name, [values.length]);
+      if (dtype === 'int64') ints.set(name, values);
     }
     return name;
   };
@@ -139,10 +147,12 @@ export function emitModel(g: Graph, opts: EmitOptions): EmittedModel {
       const name = `const_${v.id}`;
       names.set(v.id, name);
       initializers.push(tensorProto(name, g.constants.get(v.id)!, v.shape, v.dtype));
+      shapes.set(name, v.shape);
       continue;
     }
     const name = outputNameOf.get(v.id) ?? `${v.op}_${v.id}`;
     names.set(v.id, name);
+    shapes.set(name, v.shape);
     const rule = (rules as Record<string, OpRule<Prim>>)[v.op]!;
     rule.lower(ctxFor(v, name), v.attrs as never, v);
   }
@@ -154,6 +164,9 @@ export function emitModel(g: Graph, opts: EmitOptions): EmittedModel {
     outputs.push({ name, shape: [...v.shape], dtype: v.dtype });
   }
 
+  const final = opts.sinkTransposes === false ? nodes : sinkTransposes(nodes, (name) => shapes.get(name), (name) => ints.get(name), outputs.map((o) => o.name));
+  const read = new Set(final.flatMap((n) => n.input ?? []));
+  const kept = initializers.filter((t) => read.has(t.name!)); // constants the pass made unused
   const model = onnx.ModelProto.create({
     irVersion: IR_VERSION,
     producerName: 'lifelong-gen',
@@ -162,13 +175,13 @@ export function emitModel(g: Graph, opts: EmitOptions): EmittedModel {
     opsetImport: [{ domain: '', version: OPSET }],
     graph: {
       name: opts.name ?? 'graph',
-      node: nodes,
-      initializer: initializers,
+      node: final,
+      initializer: kept,
       input: inputs.map((i) => valueInfo(i.name, i.shape, i.dtype, opts.dynamicBatch)),
       output: outputs.map((o) => valueInfo(o.name, o.shape, o.dtype, opts.dynamicBatch)),
     },
   });
-  return { bytes: onnx.ModelProto.encode(model).finish(), inputs, outputs, nodeCount: nodes.length };
+  return { bytes: onnx.ModelProto.encode(model).finish(), inputs, outputs, nodeCount: final.length };
 }
 
 /** Node ids in an order where every node follows its inputs and its aux tensors (depth first). */

@@ -748,8 +748,8 @@ function lowerConvTransposeSubpixel(ctx: LowerCtx, a: ConvAttrs & { outputPaddin
   }
   ctx.node('Reshape', [y, ctx.ints([-1, bh * bw * sh * sw, m])], [y3]);
   ctx.node('Gather', [y3, ctx.ints(pick)], [pix], { axis: 1 });
-  ctx.node('Transpose', [pix], [yt], { perm: [0, 2, 1] });
-  ctx.node('Reshape', [yt, ctx.ints([-1, m, ho, wo])], [ctx.output]);
+  ctx.node('Reshape', [pix, ctx.ints([-1, ho, wo, m])], [yt]);
+  ctx.node('Transpose', [yt], [ctx.output], { perm: [0, 3, 1, 2] });
 }
 
 /** 1 where x > 0, else 0 (float). Not differentiable, as a mask should be. */
