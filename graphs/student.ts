@@ -62,7 +62,7 @@ export function encode(x: Value, p: EncoderParams): Encoded {
   const n = x.shape[0]!;
   let h = o.relu(nn.conv2d(x, p.c1)); // [N, 32, 14, 14]
   h = o.relu(nn.conv2d(h, p.c2)); // [N, 64, 7, 7]
-  h = o.relu(nn.linear(o.reshape(h, [n, 64 * 49]), p.fc)); // [N, hidden]
+  h = o.relu(nn.linear(nn.flatten(h), p.fc)); // [N, hidden]
   const stats = nn.linear(h, p.head); // [N, 2z]
   const z = stats.shape[1]! / 2;
   return {
@@ -79,7 +79,7 @@ export function decode(z: Value, task: Value, p: DecoderParams): Value {
   const u = p.embed ? o.gemm(task, p.embed) : task; // [N, uDim] or the one-hot [N, T]
   let h = o.relu(nn.linear(o.concat([z, u], 1), p.fc1));
   h = o.relu(nn.linear(h, p.fc2));
-  h = o.reshape(h, [n, 64, 7, 7]); // [N, 64, 7, 7]
+  h = nn.unflatten(h, [64, 7, 7]); // [N, 64, 7, 7]
   h = o.relu(nn.convTranspose2d(h, p.ct1)); // [N, 32, 14, 14]
   return nn.convTranspose2d(h, p.ct2); // [N, 1, 28, 28]
 }

@@ -87,7 +87,7 @@ export function generator(z: Value, p: GeneratorParams, frozen = false): Generat
   };
   const width = p.fc.w.shape[0]! / 49;
   let h = o.relu(nn.linear(z, p.fc, weight(p.fc.w, 0, 0)));
-  h = o.reshape(h, [n, width, 7, 7]); // [N, C, 7, 7]
+  h = nn.unflatten(h, [width, 7, 7]); // [N, C, 7, 7]
   h = o.relu(nn.convTranspose2d(h, p.ct1, weight(p.ct1.w, 1, 1))); // [N, C/2, 14, 14]
   if (p.attention) h = selfAttention(h, p.attention);
   const images = o.tanh(nn.convTranspose2d(h, p.ct2, weight(p.ct2.w, 2, 1))); // [N, 1, 28, 28]
@@ -127,7 +127,7 @@ export function critic(x: Value, p: CriticParams): { score: Value; features: Val
   let h = o.leakyRelu(nn.conv2d(x, p.c1), 0.2); // [N, w, 14, 14]
   if (p.attention) h = selfAttention(h, p.attention);
   h = o.leakyRelu(nn.conv2d(h, p.c2), 0.2); // [N, 2w, 7, 7]
-  const features = o.reshape(h, [n, h.size / n]); // [N, 2w*49]
+  const features = nn.flatten(h); // [N, 49*2w], channels-last
   return { score: nn.linear(features, p.fc), features };
 }
 
@@ -204,7 +204,7 @@ export function emitCriticInference(a: TeacherArch, n: number, weights: Readonly
   const D = criticParams(g, a);
   const x = g.input('images', [n, 1, 28, 28]);
   const { score, features } = critic(o.sub(o.mul(x, 2), 1), D);
-  const pooled = o.reduceMean(o.reshape(features, [n, 2 * a.criticWidth, 49]), [2], 0); // [N, 2w]
+  const pooled = o.reduceMean(o.reshape(features, [n, 49, 2 * a.criticWidth]), [1], 0); // [N, 2w]
   return emitModel(g, { outputs: { score, features: pooled }, bake: weights, name: 'critic' });
 }
 

@@ -50,6 +50,21 @@ export function convTranspose2d(x: Value, p: Conv2d, w: Value = p.w): Value {
 }
 
 /** log(1 + e^x), stable for large |x|: relu(x) + log(1 + e^-|x|). */
+/**
+ * [N, C, H, W] -> [N, H*W*C]: flattened channels-last, the order in which convolutions (GEMMs over
+ * channels-last matrices) produce their outputs, so the flatten costs no transpose once the
+ * emitter has cancelled the convolution's own (see layout.ts).
+ */
+export function flatten(x: Value): Value {
+  const [n, c, h, w] = x.shape as [number, number, number, number];
+  return o.reshape(o.transpose(x, [0, 2, 3, 1]), [n, h * w * c]);
+}
+
+/** The inverse of flatten: [N, H*W*C] -> [N, C, H, W]. */
+export function unflatten(x: Value, [c, h, w]: readonly [number, number, number]): Value {
+  return o.transpose(o.reshape(x, [x.shape[0]!, h, w, c]), [0, 3, 1, 2]);
+}
+
 export function softplus(x: Value): Value {
   return o.add(o.relu(x), o.log(o.add(o.exp(o.neg(o.abs(x))), 1)));
 }

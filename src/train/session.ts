@@ -111,7 +111,7 @@ export class TensorStore {
     const out = new Map<string, NamedTensor>();
     for (const [name, t] of this.tensors) out.set(name, { dtype: 'float32', shape: [...t.dims], data: t.data as Float32Array });
     const counters = JSON.stringify(Object.fromEntries(this.counters));
-    return encodeSafetensors(out, { ...metadata, counters, format: 'lifelong-gen-checkpoint/1' });
+    return encodeSafetensors(out, { ...metadata, counters, format: CHECKPOINT_FORMAT });
   }
 
   /** Saves atomically (temp file + rename): a crash leaves the previous checkpoint whole. */
@@ -123,6 +123,9 @@ export class TensorStore {
   load(path: string): Record<string, string> {
     if (!existsSync(path)) throw new Error(`checkpoint ${path} does not exist`);
     const { tensors, metadata } = decodeSafetensors(readFileSync(path), path);
+    if (metadata.format !== CHECKPOINT_FORMAT) {
+      throw new Error(`checkpoint ${path} has format '${metadata.format ?? 'none'}', but this version reads '${CHECKPOINT_FORMAT}' (version 1 flattened convolution outputs channels-first). Train the run again, or use the version that wrote it.`);
+    }
     const missing = [...this.specs.keys()].filter((n) => !tensors.has(n));
     const extra = [...tensors.keys()].filter((n) => !this.specs.has(n));
     if (missing.length || extra.length) {
@@ -146,6 +149,12 @@ export class TensorStore {
     return metadata;
   }
 }
+
+/**
+ * Version 2: linear layers after a convolution read its output flattened channels-last
+ * (nn.flatten), so version-1 weights load with the right shapes but the wrong meaning.
+ */
+export const CHECKPOINT_FORMAT = 'lifelong-gen-checkpoint/2';
 
 export type Feed = ort.Tensor | Float32Array | number;
 
