@@ -97,9 +97,7 @@ export async function loadFeatureExtractor(opts: FeatureNetOptions = {}): Promis
   const mnist = await ensureDataset('mnist', ensure);
   const fashion = await ensureDataset('fashion', ensure);
   const dataSha256 = dataHash(mnist, fashion);
-  // `graph` 2: the engine's step graphs since transpose sinking (layout.ts), whose rounding differs
-  // slightly, so that a cached network is the one a fresh checkout would train.
-  const key = createHash('sha256').update(JSON.stringify({ dataSha256, config, graph: 2 })).digest('hex').slice(0, 16);
+  const key = createHash('sha256').update(JSON.stringify({ dataSha256, config })).digest('hex').slice(0, 16);
   const dir = join(opts.cacheDir ?? DEFAULT_FEATURE_CACHE, `lenet-${key}`);
   const metaPath = join(dir, 'meta.json');
   const session = { threads: opts.threads, device: opts.device };
