@@ -7,6 +7,7 @@ import * as ort from 'onnxruntime-node';
 import { StepRunner, TensorStore, createSession, checkDevice } from '../../src/train/session.js';
 import { leafInfos, readManifest, readStepGraph, writeArtifacts } from '../../src/train/artifacts.js';
 import { Rng } from '../../src/util/rng.js';
+import { encodeSafetensors } from '../../src/graph/safetensors.js';
 import { CLASSES, SIZE, toyBatch, toyInference, toyTrainStep } from './toy.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'engine-'));
@@ -93,6 +94,13 @@ describe('training through emitted artifacts', () => {
     expect(() => other.load(join(dir, 'a.safetensors'))).toThrow(/missing extra\.w; unexpected fc\.bias/);
     writeFileSync(join(dir, 'bad.safetensors'), new Uint8Array([1, 2, 3]));
     expect(() => other.load(join(dir, 'bad.safetensors'))).toThrow(/not a safetensors file/);
+    // A version-1 checkpoint (linear layers read channels-first flattens): same shapes, refused.
+    const old = new Map([...store.tensors].map(([n, t]) => [n, { dtype: 'float32' as const, shape: [...t.dims], data: t.data as Float32Array }]));
+    writeFileSync(join(dir, 'v1.safetensors'), encodeSafetensors(old, { counters: '{}', format: 'lifelong-gen-checkpoint/1' }));
+    const same = new TensorStore();
+    same.declare(graph, 1);
+    expect(() => same.load(join(dir, 'v1.safetensors'))).toThrow(/format 'lifelong-gen-checkpoint\/1', but this version reads 'lifelong-gen-checkpoint\/2'.*Train the run again/);
+    expect(() => same.load(join(dir, 'a.safetensors'))).not.toThrow();
     rmSync(dir, { recursive: true });
   });
 
