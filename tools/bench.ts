@@ -76,7 +76,7 @@ const oneHot = (n: number, k: number) => {
 if (args.profile) mkdirSync(args.profile, { recursive: true });
 const opts = (name: string) => ({ threads, profilePrefix: args.profile ? `${args.profile}/${name}` : undefined });
 
-interface Timed { run: () => Promise<unknown>; nodes: number; end: () => Promise<void> }
+interface Timed { run: () => Promise<unknown>; nodes: number; end: () => Promise<void>; release: () => Promise<void> }
 
 async function stepCase(name: string, build: (g: Graph) => StepGraph, feeds: Record<string, Float32Array | number>): Promise<Timed> {
   const g = new Graph();
@@ -90,13 +90,13 @@ async function stepCase(name: string, build: (g: Graph) => StepGraph, feeds: Rec
       return [k, typeof v === 'number' ? v : new ort.Tensor('float32', v, inp.shape)];
     }),
   );
-  return { run: () => runner.run(tensors), nodes: step.nodeCount, end: async () => void runner.session.endProfiling() };
+  return { run: () => runner.run(tensors), nodes: step.nodeCount, end: async () => void runner.session.endProfiling(), release: () => runner.session.release() };
 }
 
 async function inferCase(name: string, model: EmittedModel, feeds: Record<string, Float32Array>): Promise<Timed> {
   const session = await createSession(model.bytes, opts(name));
   const tensors = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, new ort.Tensor('float32', v, model.inputs.find((i) => i.name === k)!.shape)]));
-  return { run: () => session.run(tensors), nodes: model.nodeCount, end: async () => void session.endProfiling() };
+  return { run: () => session.run(tensors), nodes: model.nodeCount, end: async () => void session.endProfiling(), release: () => session.release() };
 }
 
 function weightsFor(build: (g: Graph) => void): Map<string, Float32Array> {
@@ -172,6 +172,7 @@ for (const name of selected) {
   }
   ours[name] = { ms: median(times), nodes: c.nodes };
   if (args.profile) await c.end(); // flushes the profile file
+  await c.release(); // its threads and memory are not the next case's neighbours
   process.stderr.write(`${name}: ${ours[name]!.ms.toFixed(2)} ms (${c.nodes} ONNX nodes)\n`);
 }
 const torch = torchTimes();
