@@ -499,8 +499,8 @@ export const rules: { [K in Prim]: OpRule<K> } = {
  * of X (about twice as fast in onnxruntime as a convolution over batch-transposed tensors, whose
  * per-image GEMMs are tiny). The forward convolution of the same X then reuses that matrix (see
  * the Conv lowering). A first layer (few channels) with large outputs is faster as the
- * batch-transposed convolution (feature net conv1, 1 -> 32 channels at 28x28: features_step 24.7
- * vs 30.9 ms with the GEMM); with small outputs the GEMM wins once the emitter cancels its
+ * batch-transposed convolution (feature net conv1, 1 -> 32 channels at 28x28: features_step
+ * 24.8-26.6 vs 29.2-32.5 ms with the GEMM); with small outputs the GEMM wins once the emitter cancels its
  * layout transposes (critic and student conv1, 1 -> 64/32 at 14x14: 66.3-68.3 vs 67.3-70.1 ms
  * and 51.7-55.7 vs 53.2-58.2 ms, three A/B runs).
  */
