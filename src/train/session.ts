@@ -124,7 +124,7 @@ export class TensorStore {
     if (!existsSync(path)) throw new Error(`checkpoint ${path} does not exist`);
     const { tensors, metadata } = decodeSafetensors(readFileSync(path), path);
     if (metadata.format !== CHECKPOINT_FORMAT) {
-      throw new Error(`checkpoint ${path} has format '${metadata.format ?? 'none'}', but this version reads '${CHECKPOINT_FORMAT}' (version 1 flattened convolution outputs channels-first). Train the run again, or use the version that wrote it.`);
+      throw new Error(`checkpoint ${path} has format '${metadata.format ?? 'none'}', but this version reads '${CHECKPOINT_FORMAT}' (version 1 flattened convolution outputs channels-first). Start the run over (\`npm run train -- --fresh\` with the same settings), or use the version that wrote it.`);
     }
     const missing = [...this.specs.keys()].filter((n) => !tensors.has(n));
     const extra = [...tensors.keys()].filter((n) => !this.specs.has(n));

@@ -99,7 +99,7 @@ describe('training through emitted artifacts', () => {
     writeFileSync(join(dir, 'v1.safetensors'), encodeSafetensors(old, { counters: '{}', format: 'lifelong-gen-checkpoint/1' }));
     const same = new TensorStore();
     same.declare(graph, 1);
-    expect(() => same.load(join(dir, 'v1.safetensors'))).toThrow(/format 'lifelong-gen-checkpoint\/1', but this version reads 'lifelong-gen-checkpoint\/2'.*Train the run again/);
+    expect(() => same.load(join(dir, 'v1.safetensors'))).toThrow(/format 'lifelong-gen-checkpoint\/1', but this version reads 'lifelong-gen-checkpoint\/2'.*Start the run over \(`npm run train -- --fresh`/);
     expect(() => same.load(join(dir, 'a.safetensors'))).not.toThrow();
     rmSync(dir, { recursive: true });
   });
