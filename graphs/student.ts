@@ -75,7 +75,6 @@ export function encode(x: Value, p: EncoderParams): Encoded {
 
 /** Pixel logits [N, 1, 28, 28] from z [N, zDim] and the task one-hot [N, T]. */
 export function decode(z: Value, task: Value, p: DecoderParams): Value {
-  const n = z.shape[0]!;
   const u = p.embed ? o.gemm(task, p.embed) : task; // [N, uDim] or the one-hot [N, T]
   let h = o.relu(nn.linear(o.concat([z, u], 1), p.fc1));
   h = o.relu(nn.linear(h, p.fc2));

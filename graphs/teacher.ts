@@ -76,7 +76,6 @@ export interface GeneratorOut {
 
 /** `frozen`: use the weights as given (already normalised, e.g. baked for inference). */
 export function generator(z: Value, p: GeneratorParams, frozen = false): GeneratorOut {
-  const n = z.shape[0]!;
   const bufferUpdates = new Map<Value, Value>();
   const weight = (w: Value, i: number, dim: number): Value => {
     const u = p.u[i];
@@ -123,7 +122,6 @@ export function generatorParamList(p: GeneratorParams): Value[] {
 
 /** Critic scores [N, 1]; `features` is the flattened last conv activation [N, 2w*7*7]. */
 export function critic(x: Value, p: CriticParams): { score: Value; features: Value } {
-  const n = x.shape[0]!;
   let h = o.leakyRelu(nn.conv2d(x, p.c1), 0.2); // [N, w, 14, 14]
   if (p.attention) h = selfAttention(h, p.attention);
   h = o.leakyRelu(nn.conv2d(h, p.c2), 0.2); // [N, 2w, 7, 7]

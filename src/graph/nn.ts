@@ -49,7 +49,6 @@ export function convTranspose2d(x: Value, p: Conv2d, w: Value = p.w): Value {
   return o.convTranspose(x, w, { strides: [p.stride, p.stride], pads: [p.pad, p.pad, p.pad, p.pad], bias: p.b });
 }
 
-/** log(1 + e^x), stable for large |x|: relu(x) + log(1 + e^-|x|). */
 /**
  * [N, C, H, W] -> [N, H*W*C]: flattened channels-last, the order in which convolutions (GEMMs over
  * channels-last matrices) produce their outputs, so the flatten costs no transpose once the
@@ -65,6 +64,7 @@ export function unflatten(x: Value, [c, h, w]: readonly [number, number, number]
   return o.transpose(o.reshape(x, [x.shape[0]!, h, w, c]), [0, 3, 1, 2]);
 }
 
+/** log(1 + e^x), stable for large |x|: relu(x) + log(1 + e^-|x|). */
 export function softplus(x: Value): Value {
   return o.add(o.relu(x), o.log(o.add(o.exp(o.neg(o.abs(x))), 1)));
 }
