@@ -11,8 +11,8 @@ import onnxProto from 'onnx-proto';
 type Node = onnxProto.onnx.INodeProto;
 const INTS = onnxProto.onnx.AttributeProto.AttributeType.INTS;
 
-const UNARY = new Set(['Relu', 'LeakyRelu', 'Cast', 'Neg', 'Sqrt', 'Exp', 'Log', 'Tanh', 'Sigmoid', 'Abs', 'Sign', 'Not']);
-const NARY = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Greater', 'Less', 'Equal', 'Where', 'Max', 'Min', 'And', 'Or']);
+const UNARY = new Set(['Relu', 'LeakyRelu', 'Cast', 'Neg', 'Sqrt', 'Exp', 'Log', 'Tanh', 'Sigmoid', 'Abs', 'Sign', 'Not', 'Identity']);
+const NARY = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Greater', 'Less', 'Equal', 'Where', 'Max', 'Min', 'And', 'Or', 'Clip']);
 const REDUCE = new Set(['ReduceSum', 'ReduceMean', 'ReduceMax']);
 const elementwise = (op: string | null | undefined) => UNARY.has(op ?? '') || NARY.has(op ?? '');
 

@@ -180,6 +180,18 @@ describe('MaxPool gradient limits', () => {
   });
 });
 
+describe('LeakyRelu slope', () => {
+  it('is exactly 1 for every positive float (denormals and the largest included) and alpha elsewhere', async () => {
+    const xs = [0, -0, 1e-45, 1e-40, 1.2e-38, 1, 3.4e38, -1e-45, -1e-40, -1, -3.4e38];
+    const g = new Graph();
+    const x = g.input('x', [xs.length]);
+    const [dx] = gradients(o.sumAll(o.leakyRelu(x, 0.2)), [x]);
+    const out = await runOrt(g, { dx: dx! }, { x: { t: { shape: [xs.length], data: Float64Array.from(Float32Array.from(xs)) }, dtype: 'float32' } });
+    const alpha = Math.fround(0.2);
+    expect([...out.dx!.data]).toEqual(xs.map((v) => (Math.fround(v) > 0 ? 1 : alpha)));
+  });
+});
+
 describe('StopGradient', () => {
   it('autodiff reports no gradient (null) through stopGradient', () => {
     const g = new Graph();

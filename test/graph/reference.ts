@@ -108,6 +108,7 @@ export const tanh = (x: T) => map(x, Math.tanh);
 export const sigmoid = (x: T) => map(x, (v) => 1 / (1 + Math.exp(-v)));
 export const relu = (x: T) => map(x, (v) => (v > 0 ? v : 0));
 export const leakyRelu = (x: T, alpha: number) => map(x, (v) => (v >= 0 ? v : alpha * v));
+export const clip = (x: T, lo: number, hi: number) => map(x, (v) => Math.min(hi, Math.max(lo, v)));
 /** ONNX Cast float -> int truncates toward zero. */
 export const castToInt = (x: T) => map(x, Math.trunc);
 export const castToBool = (x: T) => map(x, (v) => (v !== 0 ? 1 : 0));

@@ -72,6 +72,9 @@ export const rows: Row[] = [
   { name: 'LeakyRelu alpha=0.2', op: 'LeakyRelu', inputs: [f([2, 3, 4], 'awayFromZero')], build: ([x]) => o.leakyRelu(x!, 0.2), ref: ([x]) => R.leakyRelu(x!, 0.2), order: 2 },
   { name: 'LeakyRelu default alpha', op: 'LeakyRelu', inputs: [f([2, 5], 'awayFromZero')], build: ([x]) => o.leakyRelu(x!), ref: ([x]) => R.leakyRelu(x!, 0.01), order: 1 },
   { name: 'LeakyRelu alpha=1 (integral alpha)', op: 'LeakyRelu', inputs: [f([6], 'awayFromZero')], build: ([x]) => o.leakyRelu(x!, 1), ref: ([x]) => R.leakyRelu(x!, 1), order: 1 },
+  // Bounds 0.05 from the nearest input: negatives clipped (gradient 0), positives passed (1).
+  { name: 'Clip [-0.05, 10]', op: 'Clip', inputs: [f([3, 4], 'awayFromZero')], build: ([x]) => o.clip(x!, -0.05, 10), ref: ([x]) => R.clip(x!, -0.05, 10), order: 2 },
+  { name: 'Clip upper bound [-10, 0.05]', op: 'Clip', inputs: [f([4, 5], 'awayFromZero')], build: ([x]) => o.clip(x!, -10, 0.05), ref: ([x]) => R.clip(x!, -10, 0.05), order: 1 },
   {
     // x * leakyRelu(x): the first derivative depends on the slope, so the second is 2*slope.
     name: 'LeakyRelu x*lrelu(x)', op: 'LeakyRelu', inputs: [f([3, 4], 'awayFromZero')],
