@@ -184,7 +184,7 @@ const cases = selected.map((name) => {
 function round(x: number): number {
   return Math.round(x * 1000) / 1000;
 }
-const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, onnxruntime-node ${ort.env.versions.common}`;
+const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, onnxruntime-node ${ort.env.versions.common}${process.env.GLIBC_TUNABLES ? `, GLIBC_TUNABLES=${process.env.GLIBC_TUNABLES}` : ''}`;
 const result = { cases, threads, machine, steps, warmup };
 writeFileAtomic(args.out!, JSON.stringify(result, null, 2) + '\n');
 console.log(`\n${'case'.padEnd(16)}${'ours ms'.padStart(10)}${'pytorch ms'.padStart(12)}${'ratio'.padStart(8)}`);
