@@ -5,7 +5,8 @@
 import { type Graph, type Value } from './ir.js';
 import { gradients } from './autodiff.js';
 import { applyOptimizer, clipByGlobalNorm, type OptimizerSpec, type ParamGroup } from './optim.js';
-import { emitModel, type EmittedModel } from './onnx.js';
+import onnxProto from 'onnx-proto';
+import { decodeModel, emitModel, type EmittedModel } from './onnx.js';
 
 export const NEXT = '.next';
 
@@ -51,4 +52,70 @@ export function buildTrainStep(g: Graph, spec: StepSpec): StepGraph {
   for (const [name, v] of next) outputs[name + NEXT] = v;
   const emitted = emitModel(g, { outputs, name: spec.name });
   return { ...emitted, name: spec.name, updates: [...next.keys()], metrics };
+}
+
+/** The per-step copy of input or metric `name` in an unrolled graph (see `unrollSteps`). */
+export const stepName = (name: string, i: number) => `${name}@${i}`;
+
+export interface UnrolledSteps extends EmittedModel {
+  /** Steps per run. */
+  steps: number;
+  /** Inputs fed once per run, unchanged by it (stored leaves the step does not update). */
+  shared: string[];
+  /** Inputs that each step takes anew, as `stepName(name, i)`: data, noise, learning rate, step counter. */
+  perStep: string[];
+}
+
+/**
+ * `k` consecutive training steps as one ONNX graph: step i's updated leaves (`<leaf>.next`) are
+ * step i+1's inputs inside the graph, so a run returns the parameters and optimizer state once
+ * instead of k times (onnxruntime-node copies every output into a fresh JavaScript buffer). The
+ * nodes are copies of the step graph's, so k steps here compute exactly what k runs of it do.
+ * Inputs named in `stored` but not updated by the step are fed once; the rest (batches, noise,
+ * `lr`, `step`) per step as `stepName(name, i)`, and each metric is output per step the same way.
+ */
+export function unrollSteps(step: StepGraph, k: number, stored: ReadonlySet<string>): UnrolledSteps {
+  if (!Number.isInteger(k) || k < 1) throw new Error(`unrollSteps: steps per run must be a positive integer, got ${k}`);
+  const model = decodeModel(step.bytes);
+  const g = model.graph!;
+  const updated = new Set(step.updates);
+  const inits = new Set((g.initializer ?? []).map((t) => t.name!));
+  const produced = new Set((g.node ?? []).flatMap((n) => n.output ?? []));
+  const next = new Set(step.updates.map((u) => u + NEXT));
+  const metrics = new Set(step.metrics);
+  const shared = step.inputs.filter((i) => stored.has(i.name) && !updated.has(i.name)).map((i) => i.name);
+  const perStep = step.inputs.filter((i) => !stored.has(i.name) && !updated.has(i.name)).map((i) => i.name);
+  const once = new Set([...updated, ...shared]);
+
+  const nodes: onnxProto.onnx.INodeProto[] = [];
+  for (let i = 0; i < k; i++) {
+    const rename = (t: string): string => {
+      if (!t || inits.has(t) || shared.includes(t)) return t;
+      if (next.has(t)) return i === k - 1 ? t : `${i}/${t}`; // the last step's updates are the graph's
+      if (metrics.has(t)) return stepName(t, i);
+      if (produced.has(t)) return `${i}/${t}`;
+      if (updated.has(t)) return i === 0 ? t : `${i - 1}/${t}${NEXT}`; // the previous step's update
+      return stepName(t, i); // a per-step input
+    };
+    for (const n of g.node ?? []) nodes.push({ ...n, name: `${i}/${n.name}`, input: (n.input ?? []).map(rename), output: (n.output ?? []).map(rename) });
+  }
+  const perCopy = <T extends { name: string }>(xs: readonly T[], each: (name: string) => boolean): T[] =>
+    xs.flatMap((x) => (each(x.name) ? Array.from({ length: k }, (_, i) => ({ ...x, name: stepName(x.name, i) })) : [x]));
+  const inputs = [
+    ...step.inputs.filter((x) => once.has(x.name)),
+    ...Array.from({ length: k }, (_, i) => step.inputs.filter((x) => !once.has(x.name)).map((x) => ({ ...x, name: stepName(x.name, i) }))).flat(),
+  ];
+  const outputs = perCopy(step.outputs, (n) => metrics.has(n));
+  const info = new Map([...(g.input ?? []), ...(g.output ?? [])].map((v) => [v.name!, v]));
+  const infoOf = (name: string) => ({ ...info.get(name.replace(/@\d+$/, ''))!, name });
+  const graph = { ...g, name: `${g.name}_x${k}`, node: nodes, input: inputs.map((x) => infoOf(x.name)), output: outputs.map((x) => infoOf(x.name)) };
+  return {
+    bytes: onnxProto.onnx.ModelProto.encode(onnxProto.onnx.ModelProto.create({ ...model, graph })).finish(),
+    inputs,
+    outputs,
+    nodeCount: nodes.length,
+    steps: k,
+    shared,
+    perStep,
+  };
 }
