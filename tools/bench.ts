@@ -15,6 +15,7 @@ import { Rng } from '../src/util/rng.js';
 import { writeFileAtomic } from '../src/util/fs.js';
 import * as teacher from '../graphs/teacher.js';
 import * as student from '../graphs/student.js';
+import { STUDENT_STEPS_PER_RUN } from '../src/train/student.js';
 import { buildFeatureStep } from '../graphs/features.js';
 
 const HELP = `npm run bench -- [options]
@@ -27,6 +28,9 @@ Options:
   --steps N       timed steps per case (default 50)
   --warmup N      untimed steps first (default 10)
   --cases a,b     only these cases
+  --student-steps-per-run N
+                  student steps per onnxruntime run (default ${STUDENT_STEPS_PER_RUN}, as npm run train
+                  runs them; student_step reports the time per step)
   --no-torch      skip the PyTorch side
   --profile DIR   write onnxruntime per-op profiles to DIR
   --out FILE      where to write the JSON (default results/bench/latest.json)
@@ -44,7 +48,7 @@ process.on('uncaughtException', (err) => {
 const { values: args } = parseArgs({
   options: {
     threads: { type: 'string' }, steps: { type: 'string', default: '50' }, warmup: { type: 'string', default: '10' },
-    cases: { type: 'string' }, 'no-torch': { type: 'boolean', default: false }, profile: { type: 'string' },
+    cases: { type: 'string' }, 'student-steps-per-run': { type: 'string' }, 'no-torch': { type: 'boolean', default: false }, profile: { type: 'string' },
     out: { type: 'string', default: 'results/bench/latest.json' }, help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -60,6 +64,7 @@ const int = (s: string | undefined, name: string, dflt: number): number => {
 };
 const threads = int(args.threads, 'threads', cpus().length);
 const steps = int(args.steps, 'steps', 50);
+const studentStepsPerRun = int(args['student-steps-per-run'], 'student-steps-per-run', STUDENT_STEPS_PER_RUN);
 const warmup = int(args.warmup, 'warmup', 10);
 const selected = (args.cases?.split(',') ?? [...CASES]) as CaseName[];
 for (const c of selected) if (!CASES.includes(c)) throw new Error(`unknown case '${c}'; valid cases: ${CASES.join(', ')}`);
@@ -76,27 +81,32 @@ const oneHot = (n: number, k: number) => {
 if (args.profile) mkdirSync(args.profile, { recursive: true });
 const opts = (name: string) => ({ threads, profilePrefix: args.profile ? `${args.profile}/${name}` : undefined });
 
-interface Timed { run: () => Promise<unknown>; nodes: number; end: () => Promise<void>; release: () => Promise<void> }
+/** `run` takes `perRun` steps (or inferences). */
+interface Timed { run: () => Promise<unknown>; perRun: number; nodes: number; end: () => Promise<void>; release: () => Promise<void> }
 
-async function stepCase(name: string, build: (g: Graph) => StepGraph, feeds: Record<string, Float32Array | number>): Promise<Timed> {
+async function stepCase(name: string, build: (g: Graph) => StepGraph, feeds: Record<string, Float32Array | number>, stepsPerRun = 1): Promise<Timed> {
   const g = new Graph();
   const step = build(g);
   const store = new TensorStore();
   store.declare(g, 0);
-  const runner = await StepRunner.create(step, store, opts(name));
+  const runner = await StepRunner.create(step, store, { ...opts(name), stepsPerRun });
   const tensors = Object.fromEntries(
     Object.entries(feeds).map(([k, v]) => {
       const inp = step.inputs.find((i) => i.name === k)!;
       return [k, typeof v === 'number' ? v : new ort.Tensor('float32', v, inp.shape)];
     }),
   );
-  return { run: () => runner.run(tensors), nodes: step.nodeCount, end: async () => void runner.session.endProfiling(), release: () => runner.session.release() };
+  const batch = Array.from({ length: stepsPerRun }, () => tensors);
+  return {
+    run: () => (stepsPerRun > 1 ? runner.runSteps(batch) : runner.run(tensors)), perRun: stepsPerRun,
+    nodes: step.nodeCount, end: async () => runner.endProfiling(), release: () => runner.release(),
+  };
 }
 
 async function inferCase(name: string, model: EmittedModel, feeds: Record<string, Float32Array>): Promise<Timed> {
   const session = await createSession(model.bytes, opts(name));
   const tensors = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, new ort.Tensor('float32', v, model.inputs.find((i) => i.name === k)!.shape)]));
-  return { run: () => session.run(tensors), nodes: model.nodeCount, end: async () => void session.endProfiling(), release: () => session.release() };
+  return { run: () => session.run(tensors), perRun: 1, nodes: model.nodeCount, end: async () => void session.endProfiling(), release: () => session.release() };
 }
 
 function weightsFor(build: (g: Graph) => void): Map<string, Float32Array> {
@@ -122,7 +132,7 @@ async function makeCase(name: CaseName): Promise<Timed> {
     case 'student_step':
       return stepCase(name, (g) => student.buildStudentStep(g, S, student.referenceStudentLoss, B), {
         x: images(B), task: oneHot(B, S.tasks), view1: images(B), view2: images(B), noise: rand(B * S.zDim, () => rng.normal()), lr: 1e-3,
-      });
+      }, studentStepsPerRun);
     case 'features_step':
       return stepCase(name, (g) => buildFeatureStep(g, B), { x: images(B), labels: oneHot(B, 20), lr: 1e-3 });
     case 'generator_b1':
@@ -168,12 +178,12 @@ for (const name of selected) {
   for (let i = 0; i < steps; i++) {
     const t0 = performance.now();
     await c.run();
-    times.push(performance.now() - t0);
+    times.push((performance.now() - t0) / c.perRun);
   }
   ours[name] = { ms: median(times), nodes: c.nodes };
   if (args.profile) await c.end(); // flushes the profile file
   await c.release(); // its threads and memory are not the next case's neighbours
-  process.stderr.write(`${name}: ${ours[name]!.ms.toFixed(2)} ms (${c.nodes} ONNX nodes)\n`);
+  process.stderr.write(`${name}: ${ours[name]!.ms.toFixed(2)} ms (${c.nodes} ONNX nodes${c.perRun > 1 ? `, ${c.perRun} steps per run` : ''})\n`);
 }
 const torch = torchTimes();
 const cases = selected.map((name) => {
@@ -185,10 +195,10 @@ function round(x: number): number {
   return Math.round(x * 1000) / 1000;
 }
 const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, onnxruntime-node ${ort.env.versions.common}${process.env.GLIBC_TUNABLES ? `, GLIBC_TUNABLES=${process.env.GLIBC_TUNABLES}` : ''}`;
-const result = { cases, threads, machine, steps, warmup };
+const result = { cases, threads, machine, steps, warmup, student_steps_per_run: studentStepsPerRun };
 writeFileAtomic(args.out!, JSON.stringify(result, null, 2) + '\n');
 console.log(`\n${'case'.padEnd(16)}${'ours ms'.padStart(10)}${'pytorch ms'.padStart(12)}${'ratio'.padStart(8)}`);
 for (const c of cases) {
   console.log(`${c.name.padEnd(16)}${c.ms.toFixed(2).padStart(10)}${(c.pytorch_ms?.toFixed(2) ?? '-').padStart(12)}${(c.ratio?.toFixed(2) ?? '-').padStart(8)}`);
 }
-console.log(`\n${machine}; threads ${threads}; median of ${steps} steps after ${warmup} warm-up; written to ${args.out}`);
+console.log(`\n${machine}; threads ${threads}; median of ${steps} runs after ${warmup} warm-up (one step each; student_step: ${studentStepsPerRun} per run, ms per step); written to ${args.out}`);

@@ -216,16 +216,27 @@ export async function runContinual(cfg: RunConfig, o: DriverOptions): Promise<st
       const total = c.train.steps;
       const bar = phaseBar(`stage ${k + 1}/${tasks.length} ${name} student`, total, process.stderr, state.progress);
       const t0 = performance.now();
+      // Steps go to onnxruntime in batches of the runner's steps per run (their feeds do not depend
+      // on the student, so assembling them ahead changes nothing), cut at checkpoints; the adaptive
+      // temperature reads each step's result before the next step's targets, so it goes one by one.
+      const perRun = c.distill.temperature.kind === 'adaptive' ? 1 : student.step.stepsPerRun;
       while (state.progress < total && !stop.requested) {
-        const kdT = temp.value(state.progress / total);
-        const feeds = await studentFeeds(student, c, {
-          real: randomImages(task.train, realCount, rng, '0,1'), realCount, currentTask: k, replay, experts: known,
-        }, kdT, rng);
-        const m = await student.step.run(feeds);
-        temp.observe(m.kd_posterior);
-        state.progress++;
-        bar.tick(state.progress, { loss: m.loss, rec: m.recon, kl: m.kl, nce: m.infonce, kd: m.kd_posterior, T: kdT });
-        if (state.progress % 10 === 0) metrics({ type: 'student', stage: k, task: name, step: state.progress, temperature: kdT, ...m });
+        const n = Math.min(perRun, total - state.progress, 250 - (state.progress % 250));
+        const batch: Record<string, Float32Array | number>[] = [];
+        const temps: number[] = [];
+        for (let i = 0; i < n; i++) {
+          temps.push(temp.value((state.progress + i) / total));
+          batch.push(await studentFeeds(student, c, {
+            real: randomImages(task.train, realCount, rng, '0,1'), realCount, currentTask: k, replay, experts: known,
+          }, temps[i]!, rng));
+        }
+        const results = await student.step.runSteps(batch);
+        results.forEach((m, i) => {
+          temp.observe(m.kd_posterior);
+          state.progress++;
+          bar.tick(state.progress, { loss: m.loss, rec: m.recon, kl: m.kl, nce: m.infonce, kd: m.kd_posterior, T: temps[i]! });
+          if (state.progress % 10 === 0) metrics({ type: 'student', stage: k, task: name, step: state.progress, temperature: temps[i]!, ...m });
+        });
         if (state.progress % 250 === 0 && state.progress < total) await save();
       }
       bar.end();

@@ -25,6 +25,15 @@ export function distillOptions(c: StudentConfig, featureDim: number): student.Di
   };
 }
 
+/**
+ * Student steps per onnxruntime run (StepRunner.runSteps): the step returns the student's 1.9M
+ * parameters and both Adam moments (23 MB), which onnxruntime-node copies into fresh JavaScript
+ * buffers on every run, so five steps to a run return them a fifth as often (student_step
+ * 47.8-50.1 -> 45.5-46.0 ms per step; two to four steps gained little, and the teacher's and
+ * feature net's smaller steps ran slower unrolled, so they take one step per run).
+ */
+export const STUDENT_STEPS_PER_RUN = 5;
+
 export class Student {
   private constructor(
     readonly arch: student.StudentArch,
@@ -41,7 +50,7 @@ export class Student {
     const step = student.buildStudentStep(g, arch, c.loss, c.train.batch, { kind: 'adam' }, d);
     const store = new TensorStore();
     store.declare(g, seed + 7);
-    return new Student(arch, d, store, await StepRunner.create(step, store, runtime), runtime);
+    return new Student(arch, d, store, await StepRunner.create(step, store, { ...runtime, stepsPerRun: STUDENT_STEPS_PER_RUN }), runtime);
   }
 
   weights(prefix: string): Map<string, Float32Array> {
