@@ -85,12 +85,13 @@ export function unrollSteps(step: StepGraph, k: number, stored: ReadonlySet<stri
   const metrics = new Set(step.metrics);
   const shared = step.inputs.filter((i) => stored.has(i.name) && !updated.has(i.name)).map((i) => i.name);
   const perStep = step.inputs.filter((i) => !stored.has(i.name) && !updated.has(i.name)).map((i) => i.name);
+  const sharedSet = new Set(shared);
   const once = new Set([...updated, ...shared]);
 
   const nodes: onnxProto.onnx.INodeProto[] = [];
   for (let i = 0; i < k; i++) {
     const rename = (t: string): string => {
-      if (!t || inits.has(t) || shared.includes(t)) return t;
+      if (!t || inits.has(t) || sharedSet.has(t)) return t;
       if (next.has(t)) return i === k - 1 ? t : `${i}/${t}`; // the last step's updates are the graph's
       if (metrics.has(t)) return stepName(t, i);
       if (produced.has(t)) return `${i}/${t}`;
@@ -99,13 +100,12 @@ export function unrollSteps(step: StepGraph, k: number, stored: ReadonlySet<stri
     };
     for (const n of g.node ?? []) nodes.push({ ...n, name: `${i}/${n.name}`, input: (n.input ?? []).map(rename), output: (n.output ?? []).map(rename) });
   }
-  const perCopy = <T extends { name: string }>(xs: readonly T[], each: (name: string) => boolean): T[] =>
-    xs.flatMap((x) => (each(x.name) ? Array.from({ length: k }, (_, i) => ({ ...x, name: stepName(x.name, i) })) : [x]));
+  const copies = <T extends { name: string }>(x: T): T[] => Array.from({ length: k }, (_, i) => ({ ...x, name: stepName(x.name, i) }));
   const inputs = [
     ...step.inputs.filter((x) => once.has(x.name)),
     ...Array.from({ length: k }, (_, i) => step.inputs.filter((x) => !once.has(x.name)).map((x) => ({ ...x, name: stepName(x.name, i) }))).flat(),
   ];
-  const outputs = perCopy(step.outputs, (n) => metrics.has(n));
+  const outputs = step.outputs.flatMap((x) => (metrics.has(x.name) ? copies(x) : [x]));
   const info = new Map([...(g.input ?? []), ...(g.output ?? [])].map((v) => [v.name!, v]));
   const infoOf = (name: string) => ({ ...info.get(name.replace(/@\d+$/, ''))!, name });
   const graph = { ...g, name: `${g.name}_x${k}`, node: nodes, input: inputs.map((x) => infoOf(x.name)), output: outputs.map((x) => infoOf(x.name)) };
