@@ -25,8 +25,9 @@ compares them with PyTorch (tools/bench_torch.py, run with /usr/bin/python3) whe
 
 Options:
   --threads N     intra-op threads for both sides (default: number of cores)
-  --steps N       timed steps per case (default 50)
-  --warmup N      untimed steps first (default 10)
+  --steps N       timed runs per case (default 50; a run is one step, or the student's
+                  --student-steps-per-run steps, or one inference)
+  --warmup N      untimed runs first (default 10)
   --cases a,b     only these cases
   --student-steps-per-run N
                   student steps per onnxruntime run (default ${STUDENT_STEPS_PER_RUN}, as npm run train
