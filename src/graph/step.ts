@@ -100,14 +100,13 @@ export function unrollSteps(step: StepGraph, k: number, stored: ReadonlySet<stri
     };
     for (const n of g.node ?? []) nodes.push({ ...n, name: `${i}/${n.name}`, input: (n.input ?? []).map(rename), output: (n.output ?? []).map(rename) });
   }
-  const copies = <T extends { name: string }>(x: T): T[] => Array.from({ length: k }, (_, i) => ({ ...x, name: stepName(x.name, i) }));
-  const inputs = [
-    ...step.inputs.filter((x) => once.has(x.name)),
-    ...Array.from({ length: k }, (_, i) => step.inputs.filter((x) => !once.has(x.name)).map((x) => ({ ...x, name: stepName(x.name, i) }))).flat(),
-  ];
+  const origin = new Map<string, string>(); // per-step copy -> the step graph's name
+  const copies = <T extends { name: string }>(x: T): T[] =>
+    Array.from({ length: k }, (_, i) => (origin.set(stepName(x.name, i), x.name), { ...x, name: stepName(x.name, i) }));
+  const inputs = [...step.inputs.filter((x) => once.has(x.name)), ...step.inputs.filter((x) => !once.has(x.name)).flatMap(copies)];
   const outputs = step.outputs.flatMap((x) => (metrics.has(x.name) ? copies(x) : [x]));
   const info = new Map([...(g.input ?? []), ...(g.output ?? [])].map((v) => [v.name!, v]));
-  const infoOf = (name: string) => ({ ...info.get(name.replace(/@\d+$/, ''))!, name });
+  const infoOf = (name: string) => ({ ...info.get(origin.get(name) ?? name)!, name });
   const graph = { ...g, name: `${g.name}_x${k}`, node: nodes, input: inputs.map((x) => infoOf(x.name)), output: outputs.map((x) => infoOf(x.name)) };
   return {
     bytes: onnxProto.onnx.ModelProto.encode(onnxProto.onnx.ModelProto.create({ ...model, graph })).finish(),

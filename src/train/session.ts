@@ -231,12 +231,12 @@ export class StepRunner {
     const t = this.steps;
     const inputs: Record<string, ort.Tensor> = {};
     for (const inp of this.graph.inputs) if (this.store.specs.has(inp.name)) inputs[inp.name] = this.store.get(inp.name);
-    for (let i = 0; i < feeds.length; i++) {
-      for (const name of m.graph.perStep) {
-        const shape = this.graph.inputs.find((x) => x.name === name)!.shape;
-        inputs[stepName(name, i)] = name === 'step' ? new ort.Tensor('float32', Float32Array.of(t + i + 1), []) : this.feed(feeds[i]!, name, shape);
+    const perStep = this.graph.inputs.filter((x) => m.graph.perStep.includes(x.name));
+    feeds.forEach((f, i) => {
+      for (const { name, shape } of perStep) {
+        inputs[stepName(name, i)] = name === 'step' ? new ort.Tensor('float32', Float32Array.of(t + i + 1), []) : this.feed(f, name, shape);
       }
-    }
+    });
     const out = await m.session.run(inputs);
     for (const name of this.graph.updates) this.store.tensors.set(name, out[name + NEXT]!);
     this.store.counters.set(this.graph.name, t + feeds.length);

@@ -29,8 +29,9 @@ export function distillOptions(c: StudentConfig, featureDim: number): student.Di
  * Student steps per onnxruntime run (StepRunner.runSteps): the step returns the student's 1.9M
  * parameters and both Adam moments (23 MB), which onnxruntime-node copies into fresh JavaScript
  * buffers on every run, so five steps to a run return them a fifth as often (student_step
- * 47.8-50.1 -> 45.5-46.0 ms per step; two to four steps gained little, and the teacher's and
- * feature net's smaller steps ran slower unrolled, so they take one step per run).
+ * 45.7 / 46.0 -> 42.7 / 41.8 ms per step in alternating benchmark runs; two to four steps gained
+ * little, and the teacher's and feature net's smaller steps ran slower unrolled, so they take one
+ * step per run).
  */
 export const STUDENT_STEPS_PER_RUN = 5;
 
