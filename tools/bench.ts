@@ -3,7 +3,6 @@
 // python3-torch is installed. Writes results/bench/latest.json.
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
@@ -12,7 +11,7 @@ import type { EmittedModel } from '../src/graph/onnx.js';
 import type { StepGraph } from '../src/graph/step.js';
 import { createSession, StepRunner, TensorStore } from '../src/train/session.js';
 import { Rng } from '../src/util/rng.js';
-import { writeFileAtomic } from '../src/util/fs.js';
+import { makeDirs, writeFileAtomic } from '../src/util/fs.js';
 import * as teacher from '../graphs/teacher.js';
 import * as student from '../graphs/student.js';
 import { STUDENT_STEPS_PER_RUN } from '../src/train/student.js';
@@ -79,7 +78,7 @@ const oneHot = (n: number, k: number) => {
   for (let i = 0; i < n; i++) out[i * k + rng.int(k)] = 1;
   return out;
 };
-if (args.profile) mkdirSync(args.profile, { recursive: true });
+if (args.profile) makeDirs(args.profile);
 const opts = (name: string) => ({ threads, profilePrefix: args.profile ? `${args.profile}/${name}` : undefined });
 
 /** `run` takes `perRun` steps (or inferences). */

@@ -2,6 +2,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { makeDirs } from '../util/fs.ts';
 
 export function sha256Hex(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
@@ -16,7 +17,7 @@ export function tempPathFor(target: string): string {
 
 /** Writes `data` to `target` atomically: readers see the old file or the whole new one, never a part. */
 export async function atomicWriteFile(target: string, data: Uint8Array | string): Promise<void> {
-  await fs.mkdir(path.dirname(target), { recursive: true });
+  makeDirs(path.dirname(target));
   const tmp = tempPathFor(target);
   try {
     await fs.writeFile(tmp, data);

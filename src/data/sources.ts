@@ -24,6 +24,7 @@ import {
 } from './catalog.ts';
 import { DownloadError, downloadFile } from './download.ts';
 import { atomicWriteJson, readJsonIfExists, removeQuietly } from './fsutil.ts';
+import { makeDirs } from '../util/fs.ts';
 import { checkPair, parseIdxImages, parseIdxLabels } from './idx.ts';
 import { DEBIAN_SOURCE, checkLocalFile, copyFromDebian, describeSubset, ensureNpmSubset, type SubsetInfo } from './offline.ts';
 import type { ProgressStream } from './progress.ts';
@@ -128,7 +129,7 @@ async function downloadMissing(
   const dead = new Set<string>();
   const failed: FileRole[] = [];
   const reasons: string[] = [];
-  await fs.mkdir(dir, { recursive: true });
+  makeDirs(dir);
   for (const role of roles) {
     const f = fileFor(info, role);
     let ok = false;

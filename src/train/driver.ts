@@ -2,11 +2,11 @@
 // (choose or add an expert, train it) and a student phase (real data + replay + distillation),
 // then the evaluation callback, a stage export and a checkpoint. Reads top to bottom.
 
-import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, appendFileSync, renameSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, symlinkSync, appendFileSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadSequence, type TaskData, type Split } from '../data/index.js';
 import { Rng } from '../util/rng.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { makeDirs, writeFileAtomic } from '../util/fs.js';
 import { gridPng } from '../eval/images.js';
 import { renderFigure, trainingCurves, type MetricRecord } from '../eval/plots.js';
 import { type RunConfig, runId } from './config.js';
@@ -86,7 +86,7 @@ export async function runContinual(cfg: RunConfig, o: DriverOptions): Promise<st
   if (existsSync(statePath) && !o.resume) {
     throw new Error(`${dir} already holds a run with this configuration. Continue it with --resume, or start over with --fresh (deletes it), or change --seed/--out.`);
   }
-  mkdirSync(dir, { recursive: true });
+  makeDirs(dir);
   writeFileAtomic(join(dir, 'config.json'), JSON.stringify({ ...cfg, runId: runId(cfg) }, null, 2) + '\n');
   const metrics = (row: Record<string, unknown>) => appendFileSync(join(dir, 'metrics.jsonl'), JSON.stringify({ time: new Date().toISOString(), ...row }) + '\n');
 
