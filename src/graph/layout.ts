@@ -33,6 +33,18 @@ const transposeNode = (input: string, output: string, perm: readonly number[], n
   ({ opType: 'Transpose', input: [input], output: [output], name, attribute: [{ name: 'perm', type: INTS, ints: [...perm] }] });
 
 /**
+ * Whether a sum over `axes` of a tensor of `shape` is a sum over every axis but a narrow last
+ * one (<= 128: a bias gradient over a channels-last tensor), which onnxruntime 1.30 runs as one
+ * short vector add per row. Summed as [N, rest] over N (wide rows) and then [rest / C, C], the
+ * same sums took a third or less of the time (profiled kernel time of all ReduceSums: student
+ * step 1.89 -> 0.59 ms, critic step 1.37 -> 0.37 ms), in another order: the last bits may differ.
+ */
+function splitsNarrowSum(shape: readonly number[], axes: readonly number[]): boolean {
+  const r = shape.length;
+  return r >= 3 && axes.length === r - 1 && [...axes].sort((a, b) => a - b).every((a, i) => a === i) && shape[r - 1]! <= 128 && shape[0]! > 1;
+}
+
+/**
  * Rewrites `nodes` (topologically ordered) so that transposes move past element-wise ops and
  * reductions and cancel where they meet their inverse. `outputs` (the graph's outputs) are never
  * deferred, so they keep their logical layout. Element-wise results are bit-identical; a
@@ -113,6 +125,25 @@ export function sinkTransposes(nodes: readonly Node[], shapeOf: ShapeOf, intsOf:
       const kept = d.perm.filter((_, i) => !axes?.includes(i));
       if (axes?.length && keepdims === 0 && kept.every((k, i) => i === 0 || k > kept[i - 1]!)) {
         const mapped = axes.map((i) => d.perm[i]!);
+        const logical = shapeOf(ins[0]!);
+        const srcShape = logical && d.perm.map((_, j) => logical[d.perm.indexOf(j)]!);
+        if (n.opType === 'ReduceSum' && srcShape && splitsNarrowSum(srcShape, mapped)) {
+          // Sum over the batch first (wide rows), then over the remaining positions.
+          const ints = (vals: number[]) => {
+            const c = `${y}_c_sunk${fresh++}`;
+            out.push({ opType: 'Constant', input: [], output: [c], name: `Constant_sunk_${fresh++}`, attribute: [{ name: 'value_ints', type: INTS, ints: vals }] });
+            return c;
+          };
+          const [batch, width] = [srcShape[0]!, srcShape[srcShape.length - 1]!];
+          const rest = srcShape.slice(1).reduce((a, b) => a * b, 1);
+          const [rows, perBatch, grid] = [`${y}_rows_sunk${fresh++}`, `${y}_batchsum_sunk${fresh++}`, `${y}_grid_sunk${fresh++}`];
+          out.push({ opType: 'Reshape', input: [d.src, ints([batch, rest])], output: [rows], name: `Reshape_sunk_${fresh++}` });
+          out.push({ ...n, name: `ReduceSum_sunk_${fresh++}`, input: [rows, ints([0])], output: [perBatch] });
+          out.push({ opType: 'Reshape', input: [perBatch, ints([rest / width, width])], output: [grid], name: `Reshape_sunk_${fresh++}` });
+          out.push({ ...n, input: [grid, ints([0])] });
+          used.add(y!);
+          continue;
+        }
         if (n.opType === 'ReduceSum') {
           const c = `${y}_axes_sunk${fresh++}`;
           out.push({ opType: 'Constant', input: [], output: [c], name: `Constant_sunk_${fresh++}`, attribute: [{ name: 'value_ints', type: INTS, ints: mapped }] });

@@ -40,13 +40,28 @@ describe('sinkTransposes', () => {
   });
 
   it('reduces the source over the permuted axes when the kept axes stay in order', () => {
-    const sum = run([T('x', 'a', [0, 3, 1, 2]), op('ReduceSum', ['a', 'axes'], 'z', [{ name: 'keepdims', type: 2, i: 0 }])], ['z'], { axes: [0, 2, 3] });
-    expect(sum.map((n) => n.opType)).toEqual(['Constant', 'ReduceSum']);
-    expect(sum[0]!.attribute![0]!.ints).toEqual([0, 1, 2]);
-    expect(sum[1]!.input![0]).toBe('x');
+    const sum = run([T('x', 'a', [0, 3, 1, 2]), op('ReduceMax', ['a'], 'z', [{ name: 'axes', type: 7, ints: [0, 1] }, { name: 'keepdims', type: 2, i: 0 }])], ['z']);
+    expect(sum.map((n) => n.opType)).toEqual(['ReduceMax']);
+    expect(sum[0]!.attribute!.find((a) => a.name === 'axes')!.ints).toEqual([0, 3]);
+    expect(sum[0]!.input).toEqual(['x']);
+    const keepsHW = run([T('x', 'a', [0, 3, 1, 2]), op('ReduceSum', ['a', 'axes'], 'z', [{ name: 'keepdims', type: 2, i: 0 }])], ['z'], { axes: [0, 1] });
+    expect(keepsHW.map((n) => n.opType)).toEqual(['Constant', 'ReduceSum']);
+    expect(keepsHW[0]!.attribute![0]!.ints).toEqual([0, 3]);
+    expect(keepsHW[1]!.input![0]).toBe('x');
     // Keeping [C, H] of an NHWC source would need them reordered: the transpose stays.
     const kept = run([T('x', 'a', [0, 3, 1, 2]), op('ReduceMean', ['a'], 'z', [{ name: 'axes', type: 7, ints: [0, 3] }, { name: 'keepdims', type: 2, i: 0 }])], ['z']);
     expect(kept.map((n) => n.opType)).toEqual(['Transpose', 'ReduceMean']);
+  });
+
+  it('sums a channels-last bias gradient over the batch first, then over positions', () => {
+    const sum = run([T('x', 'a', [0, 3, 1, 2]), op('ReduceSum', ['a', 'axes'], 'z', [{ name: 'keepdims', type: 2, i: 0 }])], ['z'], { axes: [0, 2, 3] });
+    expect(summary(sum)).toEqual([
+      'Constant()', expect.stringMatching(/^Reshape\(x,/), 'Constant()', expect.stringMatching(/^ReduceSum\(/),
+      'Constant()', expect.stringMatching(/^Reshape\(/), 'Constant()', expect.stringMatching(/^ReduceSum\(/),
+    ]);
+    expect(sum.filter((n) => n.opType === 'Constant').map((n) => [...n.attribute![0]!.ints!].map(Number))).toEqual([[2, 75], [0], [25, 3], [0]]);
+    expect(sum.at(-1)!.output).toEqual(['z']);
+    expect(sum.at(-1)!.attribute).toEqual([{ name: 'keepdims', type: 2, i: 0 }]);
   });
 
   it('leaves values unchanged in onnxruntime: a conv stack whose layout transposes cancel', async () => {
