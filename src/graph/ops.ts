@@ -542,9 +542,22 @@ const colsIndex = new WeakMap<Value, Map<string, Value>>();
 const colsKey = (a: ConvAttrs, k: readonly number[]) => `${a.strides}|${a.pads}|${a.dilations}|${k}`;
 
 /**
+ * The row of padded position (py, px) (padding `pt` on top, `pl` on the left) among an image's
+ * [H*W + 1, C] rows: H*W, a zero row appended to the image, for positions in the padding. Reading
+ * the padding from that row needs one Concat of whole images, which onnxruntime 1.30 runs 2-3x
+ * faster than a Pad of the rows (0.2-0.25 against 0.6-0.75 ms for [128-192, 14, 14, 32-64]).
+ */
+function paddedRow(h: number, w: number, pt: number, pl: number): (py: number, px: number) => number {
+  return (py, px) => {
+    const [y, x] = [py - pt, px - pl];
+    return y >= 0 && y < h && x >= 0 && x < w ? y * w + x : h * w;
+  };
+}
+
+/**
  * The im2col matrix of X [N, C, H, W] for a convolution with kernel `k` and output size `out`:
  * [N*Ho*Wo, kh*kw*C], each row one receptive field in (ky, kx, c) order. Built from a
- * channels-last copy of X and one Gather. One matrix per (X, attributes), so every
+ * channels-last copy of X (with a zero row for the padding, `paddedRow`) and one Gather. One matrix per (X, attributes), so every
  * user (weight gradients, the forward convolution's lowering) shares it.
  */
 export function im2col(x: Value, a: ConvAttrs, k: readonly [number, number], out: readonly [number, number]): Value {
@@ -555,13 +568,8 @@ export function im2col(x: Value, a: ConvAttrs, k: readonly [number, number], out
   const [kh, kw] = k;
   const [ho, wo] = out;
   const [pt, pl, pb, pr] = a.pads as [number, number, number, number];
-  // Positions in the padding read a zero row appended to each image's [H*W, C] rows: one Concat
-  // of whole images, which onnxruntime runs 2-3x faster than a Pad of the rows (bit-identical).
   const padded = pt + pl + pb + pr > 0;
-  const at = (py: number, px: number) => {
-    const [y, xx] = [py - pt, px - pl];
-    return y >= 0 && y < h && xx >= 0 && xx < w ? y * w + xx : h * w;
-  };
+  const at = paddedRow(h, w, pt, pl);
   const index: number[] = [];
   for (let oy = 0; oy < ho; oy++) {
     for (let ox = 0; ox < wo; ox++) {
@@ -720,7 +728,7 @@ function subpixelPlan(v: Value, a: ConvAttrs & { outputPadding: Ints }): Subpixe
  * kernel offset ky = s*a + r, output row s*(i + a) + r - pad gets X[i] W[s*a + r]: so output
  * block I = i + a, phase r, is a stride-1 convolution with t taps of X (zero-padded by t - 1),
  * one output channel per (phase, channel). The im2col matrix of the padded, channels-last X (one
- * Gather; the padding is read from a zero row per image) times W rearranged to [t*t*C, s*s*M] gives every phase of every block; a second Gather
+ * Gather) times W rearranged to [t*t*C, s*s*M] gives every phase of every block; a second Gather
  * interleaves the phases and crops by the pads, and a per-image transpose gives NCHW. The GEMM
  * does ((H+t-1)/H)^2 more work than the convolution (1.31x for 7x7 inputs and k4 s2): the
  * price of one large GEMM instead of a small one and a col2im per image.
@@ -736,14 +744,10 @@ function lowerConvTransposeSubpixel(ctx: LowerCtx, a: ConvAttrs & { outputPaddin
   // Tap (u, v) of block (I, J) reads the padded input at (I + th-1-u, J + tw-1-v), so the taps
   // line up with W's kernel blocks (u = a) without flipping the weights.
   const padded = th > 1 || tw > 1; // one tap per phase (kernel = stride) reads the input as it is
-  // With a fixed batch, positions in the padding read a zero row appended to each image (a
-  // Concat, 2-3x faster than a Pad in onnxruntime; see im2col); a symbolic batch keeps the Pad.
+  // With a fixed batch the padding is read from a zero row per image (paddedRow); a symbolic
+  // batch, whose size no constant may pin, keeps a Pad.
   const zeroRow = padded && ctx.dynamicBatch === undefined;
-  const at = (py: number, px: number) => {
-    if (!zeroRow) return py * wp + px;
-    const [y, x] = [py - (th - 1), px - (tw - 1)];
-    return y >= 0 && y < h && x >= 0 && x < w ? y * w + x : h * w;
-  };
+  const at = zeroRow ? paddedRow(h, w, th - 1, tw - 1) : (py: number, px: number) => py * wp + px;
   const index: number[] = [];
   for (let i = 0; i < bh; i++) {
     for (let j = 0; j < bw; j++) {
