@@ -557,7 +557,8 @@ function paddedRow(h: number, w: number, pt: number, pl: number): (py: number, p
 /**
  * The im2col matrix of X [N, C, H, W] for a convolution with kernel `k` and output size `out`:
  * [N*Ho*Wo, kh*kw*C], each row one receptive field in (ky, kx, c) order. Built from a
- * channels-last copy of X (with a zero row for the padding, `paddedRow`) and one Gather. One matrix per (X, attributes), so every
+ * channels-last copy of X (with a zero row for the padding, `paddedRow`; or, for one channel, the
+ * padded image as pixel pairs) and one Gather. One matrix per (X, attributes), so every
  * user (weight gradients, the forward convolution's lowering) shares it.
  */
 export function im2col(x: Value, a: ConvAttrs, k: readonly [number, number], out: readonly [number, number]): Value {
@@ -568,19 +569,30 @@ export function im2col(x: Value, a: ConvAttrs, k: readonly [number, number], out
   const [kh, kw] = k;
   const [ho, wo] = out;
   const [pt, pl, pb, pr] = a.pads as [number, number, number, number];
-  const padded = pt + pl + pb + pr > 0;
-  const at = paddedRow(h, w, pt, pl);
+  const [s, d] = [a.strides, a.dilations] as [[number, number], [number, number]];
+  const wp = w + pl + pr;
+  // One channel, even stride and kernel width, no dilation: every window starts at an even column
+  // of the padded image, so the Gather moves pairs of neighbouring pixels, half as many rows
+  // (onnxruntime: 0.43 against 0.9 ms for the student's [192, 1, 28, 28] conv1). Zero-padded by Pad.
+  const pairs = c === 1 && s[1] % 2 === 0 && kw % 2 === 0 && d[1] === 1 && wp % 2 === 0;
+  // Otherwise rows of C channels, the padding read from a zero row (paddedRow).
+  const at = pairs ? (py: number, px: number) => (py * wp + px) / 2 : paddedRow(h, w, pt, pl);
   const index: number[] = [];
   for (let oy = 0; oy < ho; oy++) {
     for (let ox = 0; ox < wo; ox++) {
       for (let ky = 0; ky < kh; ky++) {
-        for (let kx = 0; kx < kw; kx++) index.push(at(oy * a.strides[0]! + ky * a.dilations[0]!, ox * a.strides[1]! + kx * a.dilations[1]!));
+        for (let kx = 0; kx < kw; kx += pairs ? 2 : 1) index.push(at(oy * s[0] + ky * d[0], ox * s[1] + kx * d[1]));
       }
     }
   }
-  const nhwc = c === 1 ? reshape(x, [n, h, w, 1]) : transpose(x, [0, 2, 3, 1]); // one channel: same memory order
-  const rows = reshape(nhwc, [n, h * w, c]);
-  const source = padded ? concat([rows, x.graph.constant(new Float32Array(n * c), [n, 1, c])], 1) : rows; // [N, H*W (+1), C]
+  let source: Value;
+  if (pairs) {
+    source = reshape(pad(reshape(x, [n, h, w]), [0, pt, pl, 0, pb, pr]), [n, ((h + pt + pb) * wp) / 2, 2]);
+  } else {
+    const nhwc = c === 1 ? reshape(x, [n, h, w, 1]) : transpose(x, [0, 2, 3, 1]); // one channel: same memory order
+    const rows = reshape(nhwc, [n, h * w, c]);
+    source = pt + pl + pb + pr > 0 ? concat([rows, x.graph.constant(new Float32Array(n * c), [n, 1, c])], 1) : rows; // [N, H*W (+1), C]
+  }
   const taps = x.graph.constant(index, [index.length], 'int64');
   const cols = reshape(gather(source, taps, 1), [n * ho * wo, kh * kw * c]);
   if (!colsIndex.has(x)) colsIndex.set(x, new Map());

@@ -282,6 +282,18 @@ export const rows: Row[] = [
     ref: ([x, w]) => R.conv2d(x!, w!, undefined, { strides: [2, 2], pads: [1, 1, 1, 1] }), order: 2,
   },
   {
+    // One input channel, even stride and kernel: the weight gradient's im2col gathers pixel pairs
+    // from the padded image (here with asymmetric pads); an odd padded width falls back to rows.
+    name: 'Conv one channel k4 s2 p[1,2,1,0] [2,1,8,8]*[3,1,4,4] + bias', op: 'Conv', inputs: [f([2, 1, 8, 8]), f([3, 1, 4, 4]), f([3])],
+    build: ([x, w, b]) => o.conv(x!, w!, { strides: [2, 2], pads: [1, 2, 1, 0], bias: b! }),
+    ref: ([x, w, b]) => R.conv2d(x!, w!, b!, { strides: [2, 2], pads: [1, 2, 1, 0] }), order: 2,
+  },
+  {
+    name: 'Conv one channel k4 s2 p1, odd padded width [2,1,7,7]*[3,1,4,4]', op: 'Conv', inputs: [f([2, 1, 7, 7]), f([3, 1, 4, 4])],
+    build: ([x, w]) => o.conv(x!, w!, { strides: [2, 2], pads: [1, 1, 1, 1] }),
+    ref: ([x, w]) => R.conv2d(x!, w!, undefined, { strides: [2, 2], pads: [1, 1, 1, 1] }), order: 2,
+  },
+  {
     name: 'Conv dilation 2 p2 [1,2,9,9]*[2,2,3,3]', op: 'Conv', inputs: [f([1, 2, 9, 9]), f([2, 2, 3, 3])],
     build: ([x, w]) => o.conv(x!, w!, { pads: [2, 2, 2, 2], dilations: [2, 2] }),
     ref: ([x, w]) => R.conv2d(x!, w!, undefined, { pads: [2, 2, 2, 2], dilations: [2, 2] }), order: 2,
