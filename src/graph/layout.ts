@@ -60,6 +60,12 @@ export function sinkTransposes(nodes: readonly Node[], shapeOf: ShapeOf, intsOf:
   for (const n of nodes) for (const i of n.input ?? []) consumers.set(i, [...(consumers.get(i) ?? []), n]);
   let fresh = 0;
 
+  /** A new int64 Constant node with these values; returns its output's name. */
+  const constInts = (vals: readonly number[], hint: string): string => {
+    const c = `${hint}_sunk${fresh++}`;
+    out.push({ opType: 'Constant', input: [], output: [c], name: `Constant_sunk_${fresh++}`, attribute: [{ name: 'value_ints', type: INTS, ints: [...vals] }] });
+    return c;
+  };
   /** Transpose(src, perm), written once; `name` is used for the output when still free. */
   const write = (src: string, perm: readonly number[], name: string): string => {
     if (isIdentity(perm)) return src;
@@ -129,11 +135,7 @@ export function sinkTransposes(nodes: readonly Node[], shapeOf: ShapeOf, intsOf:
         const srcShape = logical && d.perm.map((_, j) => logical[d.perm.indexOf(j)]!);
         if (n.opType === 'ReduceSum' && srcShape && splitsNarrowSum(srcShape, mapped)) {
           // Sum over the batch first (wide rows), then over the remaining positions.
-          const ints = (vals: number[]) => {
-            const c = `${y}_c_sunk${fresh++}`;
-            out.push({ opType: 'Constant', input: [], output: [c], name: `Constant_sunk_${fresh++}`, attribute: [{ name: 'value_ints', type: INTS, ints: vals }] });
-            return c;
-          };
+          const ints = (vals: number[]) => constInts(vals, `${y}_c`);
           const [batch, width] = [srcShape[0]!, srcShape[srcShape.length - 1]!];
           const rest = srcShape.slice(1).reduce((a, b) => a * b, 1);
           const [rows, perBatch, grid] = [`${y}_rows_sunk${fresh++}`, `${y}_batchsum_sunk${fresh++}`, `${y}_grid_sunk${fresh++}`];
@@ -145,9 +147,7 @@ export function sinkTransposes(nodes: readonly Node[], shapeOf: ShapeOf, intsOf:
           continue;
         }
         if (n.opType === 'ReduceSum') {
-          const c = `${y}_axes_sunk${fresh++}`;
-          out.push({ opType: 'Constant', input: [], output: [c], name: `Constant_sunk_${fresh++}`, attribute: [{ name: 'value_ints', type: INTS, ints: mapped }] });
-          out.push({ ...n, input: [d.src, c] });
+          out.push({ ...n, input: [d.src, constInts(mapped, `${y}_axes`)] });
         } else {
           out.push({ ...n, input: [d.src], attribute: [...(n.attribute ?? []).filter((x) => x.name !== 'axes'), { name: 'axes', type: INTS, ints: mapped }] });
         }
