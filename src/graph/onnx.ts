@@ -3,7 +3,7 @@
 
 import onnxProto from 'onnx-proto';
 import { type DType, type Graph, type Shape, type TensorData, type Value } from './ir.js';
-import { auxInputs, type LowerCtx, type OpRule, type Prim, rules } from './ops.js';
+import { auxInputs, type LowerCtx, type OpRule, type Prim, rules, sharedWeightCols } from './ops.js';
 import { sinkTransposes } from './layout.js';
 
 const { onnx } = onnxProto;
@@ -109,6 +109,16 @@ export function emitModel(g: Graph, opts: EmitOptions): EmittedModel {
     return name;
   };
 
+  // Convolutions sharing a weight with one lowered on an im2col matrix get matrices of their own.
+  for (const cols of sharedWeightCols([...needed].map((id) => g.nodes[id]!), (c) => needed.has(c.id))) {
+    const more = [cols.id];
+    while (more.length) {
+      const id = more.pop()!;
+      if (needed.has(id)) continue;
+      needed.add(id);
+      for (const i of g.nodes[id]!.inputs) more.push(i.id);
+    }
+  }
   // Tensors that a node's lowering reuses (a Conv's im2col matrix), when the graph needs them anyway.
   const aux = new Map<number, Value[]>();
   for (const id of needed) {

@@ -641,6 +641,33 @@ export function auxInputs(v: Value): Value[] {
 }
 
 /**
+ * im2col matrices for the convolutions in `convs` that have none but share their weight and
+ * attributes with one whose matrix `has` (built for its weight gradient): those run as GEMMs too,
+ * so that every use of a weight produces the same channels-last layout and shares the weight's
+ * matrix form. In the critic step, x_hat's forward pass (needed for its activation masks) then
+ * runs like the real and fake images' instead of as onnxruntime Convs on NCHW tensors, which cost
+ * a folded Conv, its Pad and four layout transposes.
+ */
+export function sharedWeightCols(convs: readonly Value[], has: (cols: Value) => boolean): Value[] {
+  const attrsOf = (v: Value) => v.attrs as unknown as ConvAttrs;
+  const key = (v: Value) => colsKey(attrsOf(v), v.inputs[1]!.shape.slice(2));
+  const withCols = new Set<string>(); // `${weight id}|${attributes}`
+  for (const v of convs) {
+    const c = v.op === 'Conv' ? colsOf(v.inputs[0]!, attrsOf(v), v.inputs[1]!.shape.slice(2)) : undefined;
+    if (c && has(c)) withCols.add(`${v.inputs[1]!.id}|${key(v)}`);
+  }
+  const built: Value[] = [];
+  for (const v of convs) {
+    if (v.op !== 'Conv' || !withCols.has(`${v.inputs[1]!.id}|${key(v)}`)) continue;
+    const c = colsOf(v.inputs[0]!, attrsOf(v), v.inputs[1]!.shape.slice(2));
+    if (c && has(c)) continue;
+    const [, , kh, kw] = v.inputs[1]!.shape as [number, number, number, number];
+    built.push(im2col(v.inputs[0]!, attrsOf(v), [kh, kw], [v.shape[2]!, v.shape[3]!]));
+  }
+  return built;
+}
+
+/**
  * Conv as one GEMM over the whole batch on an im2col matrix the graph already holds (ctx.aux[0]):
  * onnxruntime's Conv with weights as inputs runs one small GEMM per image, about half the speed
  * of one large GEMM, and the matrix costs nothing more when the weight gradient needs it anyway.

@@ -100,6 +100,32 @@ describe('Conv and ConvTranspose lowering', () => {
     expect(ops.filter((t) => t === 'Gemm')).toHaveLength(2);
   });
 
+  it('a second use of that weight, without a gradient of its own, runs as a GEMM on its own im2col matrix', async () => {
+    // The critic step's shape: real images (weight gradient) and x_hat (forward only, for its masks).
+    const build = (g: Graph) => {
+      const w = g.input('w', [4, 16, 4, 4]);
+      const y = o.conv(g.input('x', [8, 16, 8, 8]), w, a);
+      const y2 = o.conv(g.input('x2', [4, 16, 8, 8]), w, a);
+      return { y2, dw: gradients(o.sumAll(o.mul(y, y)), [w])[0]! };
+    };
+    const ops = opsOf(build);
+    expect(ops).not.toContain('Conv'); // alone, x2's conv would be folded (the first test)
+    expect(ops.filter((t) => t === 'Gather')).toHaveLength(2);
+    expect(ops.filter((t) => t === 'Gemm')).toHaveLength(3);
+    // One channel: the pixel-pair im2col of both inputs.
+    expect(opsOf((g) => {
+      const w = g.input('w', [8, 1, 4, 4]);
+      const y = o.conv(g.input('x', [8, 1, 28, 28]), w, a);
+      const y2 = o.conv(g.input('x2', [8, 1, 28, 28]), w, a);
+      return { y2, dw: gradients(o.sumAll(o.mul(y, y)), [w])[0]! };
+    })).not.toContain('Conv');
+    const r = rng('shared-weight-cols');
+    const feeds = { w: sample({ shape: [4, 16, 4, 4] }, r), x: sample({ shape: [8, 16, 8, 8] }, r), x2: sample({ shape: [4, 16, 8, 8] }, r) };
+    const g = new Graph();
+    const out = await runOrt(g, build(g), Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { t, dtype: 'float32' as const }])));
+    expect(fwdError(out.y2!, R.conv2d(feeds.x2, feeds.w, undefined, a))).toBeLessThan(1e-5);
+  });
+
   it('a ConvTranspose over a batch with 16 or more channels in and out is one GEMM on sub-pixel phases', () => {
     const ops = opsOf((g) => ({ y: o.convTranspose(g.input('x', [8, 16, 7, 7]), g.input('w', [16, 16, 4, 4]), a) }));
     // The padding is a zero row per image (Concat) that the Gather reads; a symbolic batch keeps a Pad.
