@@ -433,6 +433,7 @@ export const rules: { [K in Prim]: OpRule<K> } = {
     lower: (ctx, a, v) => {
       const plan = subpixelPlan(v, a);
       if (plan) return lowerConvTransposeSubpixel(ctx, a, v, plan);
+      if (col2imFits(v, a)) return lowerConvTransposeCol2im(ctx, a, v);
       ctx.node('ConvTranspose', ctx.inputs, [ctx.output], {
         strides: a.strides, pads: a.pads, dilations: a.dilations, output_padding: a.outputPadding, kernel_shape: v.inputs[1]!.shape.slice(2),
       });
@@ -835,6 +836,66 @@ function lowerConvTransposeSubpixel(ctx: LowerCtx, a: ConvAttrs & { outputPaddin
   ctx.node('Gather', [y3, ctx.ints(pick)], [pix], { axis: 1 });
   ctx.node('Reshape', [pix, ctx.ints([-1, ho, wo, m])], [yt]);
   ctx.node('Transpose', [yt], [ctx.output], { perm: [0, 3, 1, 2] });
+}
+
+/**
+ * Whether to run a ConvTranspose with few output channels (the generator's and the decoder's
+ * last layer, the input gradient of a one-channel Conv) as a GEMM followed by a fold
+ * (lowerConvTransposeCol2im) rather than onnxruntime's ConvTranspose, which runs one small GEMM
+ * and a single-threaded col2im per image. Same conditions on strides, kernel and padding as the
+ * sub-pixel form (which takes 16 or more output channels).
+ */
+function col2imFits(v: Value, a: ConvAttrs & { outputPadding: Ints }): boolean {
+  const [n, c] = v.inputs[0]!.shape as [number, number, number, number];
+  const [, m, kh, kw] = v.inputs[1]!.shape as [number, number, number, number];
+  const [sh, sw] = a.strides as [number, number];
+  if (a.dilations[0] !== 1 || a.dilations[1] !== 1 || sh < 2 || sw < 2 || kh % sh || kw % sw) return false;
+  if (a.outputPadding[0]! > a.pads[2]! || a.outputPadding[1]! > a.pads[3]!) return false;
+  return n >= 8 && c >= 16 && m < 16;
+}
+
+/**
+ * ConvTranspose as one GEMM over the whole batch and a fold. X channels-last [N*H*W, C] times W
+ * rearranged to [C, (a, b, r, s, M)] gives, for input pixel (i, j), its contribution to output
+ * block (i + a, j + b), phase (r, s), with kernel offset (s_h*a + r, s_w*b + s). The fold adds
+ * the t*t shifted blocks (a Split, one Pad each and one Sum, the bias with them), interleaves
+ * the phases and crops by the pads. With few output channels every tensor after the GEMM is
+ * small; the fold is exact in any order of the taps but not the order onnxruntime's col2im uses.
+ */
+function lowerConvTransposeCol2im(ctx: LowerCtx, a: ConvAttrs & { outputPadding: Ints }, v: Value): void {
+  const [, c, h, w] = v.inputs[0]!.shape as [number, number, number, number];
+  const [, m, kh, kw] = v.inputs[1]!.shape as [number, number, number, number];
+  const [, , ho, wo] = v.shape as [number, number, number, number];
+  const [sh, sw] = a.strides as [number, number];
+  const [th, tw] = [kh / sh, kw / sw];
+  const [bh, bw] = [h + th - 1, w + tw - 1]; // output blocks
+  const phase = sh * sw * m;
+  const t = (hint: string) => ctx.temp(`ctfold_${hint}`);
+  const [xt, xr, w6, wt, wm, y, y5] = [t('nhwc'), t('rows'), t('w6'), t('wt'), t('wmat'), t('gemm'), t('taps')];
+  ctx.node('Transpose', [ctx.inputs[0]!], [xt], { perm: [0, 2, 3, 1] });
+  ctx.node('Reshape', [xt, ctx.ints([-1, c])], [xr]);
+  // W [C, M, th*sh, tw*sw] -> [C, (a, b, r, s, M)]
+  ctx.node('Reshape', [ctx.inputs[1]!, ctx.ints([c, m, th, sh, tw, sw])], [w6]);
+  ctx.node('Transpose', [w6], [wt], { perm: [0, 2, 4, 3, 5, 1] });
+  ctx.node('Reshape', [wt, ctx.ints([c, th * tw * phase])], [wm]);
+  ctx.node('Gemm', [xr, wm], [y]);
+  ctx.node('Reshape', [y, ctx.ints([-1, h, w, th * tw, phase])], [y5]);
+  const taps = Array.from({ length: th * tw }, (_, i) => t(`tap${i}`));
+  ctx.node('Split', [y5], taps, { axis: 3 });
+  const shifted = taps.map((tap, i) => {
+    const [ta, tb] = [Math.floor(i / tw), i % tw];
+    const out = t(`shift${i}`);
+    ctx.node('Pad', [tap, ctx.ints([0, ta, tb, 0, 0, 0, th - 1 - ta, tw - 1 - tb, 0, 0])], [out], { mode: 'constant' });
+    return out;
+  });
+  const [bias, sum, z6, zt, full] = [t('bias'), t('sum'), t('phases'), t('interleaved'), t('full')];
+  if (ctx.inputs[2]) ctx.node('Tile', [ctx.inputs[2], ctx.ints([sh * sw])], [bias]);
+  ctx.node('Sum', ctx.inputs[2] ? [...shifted, bias] : shifted, [sum]); // [N, BH, BW, 1, (r, s, M)]
+  ctx.node('Reshape', [sum, ctx.ints([-1, bh, bw, sh, sw, m])], [z6]);
+  ctx.node('Transpose', [z6], [zt], { perm: [0, 5, 1, 3, 2, 4] }); // [N, M, BH, r, BW, s]
+  ctx.node('Reshape', [zt, ctx.ints([-1, m, bh * sh, bw * sw])], [full]);
+  const [pt, pl] = [a.pads[0]!, a.pads[1]!];
+  ctx.node('Slice', [full, ctx.ints([pt, pl]), ctx.ints([pt + ho, pl + wo]), ctx.ints([2, 3])], [ctx.output]);
 }
 
 /** 1 where x > 0, else 0 (float). Not differentiable, as a mask should be. */

@@ -136,11 +136,19 @@ describe('Conv and ConvTranspose lowering', () => {
     expect(dynamic).not.toContain('Concat');
   });
 
+  it('with fewer than 16 output channels it is one GEMM and a fold of the shifted taps', () => {
+    const ops = opsOf((g) => ({ y: o.convTranspose(g.input('x', [8, 16, 7, 7]), g.input('w', [16, 1, 4, 4]), { ...a, bias: g.input('b', [1]) }) }));
+    expect(ops.filter((t) => t === 'Gemm' || t === 'Split' || t === 'Sum' || t === 'Pad')).toEqual(['Gemm', 'Split', 'Pad', 'Pad', 'Pad', 'Pad', 'Sum']);
+    expect(ops).not.toContain('ConvTranspose');
+    expect(opsOf((g) => ({ y: o.convTranspose(g.input('x', [8, 16, 7, 7]), g.input('w', [16, 1, 4, 4]), a) }), ['w'], 8)).toContain('Sum'); // symbolic batch too
+    expect(opsOf((g) => ({ y: o.convTranspose(g.input('x', [1, 16, 7, 7]), g.input('w', [16, 1, 4, 4]), a) }))).toEqual(['ConvTranspose']); // one image
+  });
+
   it('small batches, few channels, stride 1, dilation and kernels that are not multiples of the stride keep ConvTranspose', () => {
     const ct = (x: number[], w: number[], attrs: o.ConvOptions & { outputPadding?: number[] } = a) => opsOf((g) => ({ y: o.convTranspose(g.input('x', x), g.input('w', w), attrs) }));
     expect(ct([2, 16, 7, 7], [16, 16, 4, 4])).toEqual(['ConvTranspose']);
     expect(ct([8, 8, 7, 7], [8, 16, 4, 4])).toEqual(['ConvTranspose']);
-    expect(ct([8, 16, 7, 7], [16, 1, 4, 4])).toEqual(['ConvTranspose']);
+    expect(ct([8, 4, 7, 7], [4, 1, 4, 4])).toEqual(['ConvTranspose']);
     expect(ct([8, 16, 7, 7], [16, 16, 3, 3], { pads: [1, 1, 1, 1] })).toEqual(['ConvTranspose']);
     expect(ct([8, 16, 7, 7], [16, 16, 4, 4], { ...a, dilations: [2, 2] })).toEqual(['ConvTranspose']);
     expect(ct([8, 16, 7, 7], [16, 16, 3, 3], a)).toEqual(['ConvTranspose']);

@@ -251,6 +251,19 @@ export const rows: Row[] = [
     ref: ([x, w, b]) => R.convTranspose2d(x!, w!, b!, { strides: [3, 3], pads: [0, 0, 1, 0], outputPadding: [1, 0] }), order: 1,
   },
   {
+    // Batch >= 8, >= 16 channels in and fewer out (the generator's last layer, a one-channel
+    // Conv's input gradient): one GEMM and a fold of the shifted taps (Split, Pad, Sum with the bias).
+    name: 'ConvTranspose col2im k4 s2 p1 [8,16,3,3]*[16,1,4,4] + bias', op: 'ConvTranspose', inputs: [f([8, 16, 3, 3]), f([16, 1, 4, 4]), f([1])],
+    build: ([x, w, b]) => o.convTranspose(x!, w!, { strides: [2, 2], pads: [1, 1, 1, 1], bias: b! }),
+    ref: ([x, w, b]) => R.convTranspose2d(x!, w!, b!, { strides: [2, 2], pads: [1, 1, 1, 1] }), order: 2,
+  },
+  {
+    // Unequal strides and taps, asymmetric pads, output_padding up to the end pads, 3 channels out.
+    name: 'ConvTranspose col2im k[4,6] s[2,3] p[1,2,2,3] output_padding [1,2] [8,16,3,4]*[16,3,4,6] + bias', op: 'ConvTranspose', inputs: [f([8, 16, 3, 4]), f([16, 3, 4, 6]), f([3])],
+    build: ([x, w, b]) => o.convTranspose(x!, w!, { strides: [2, 3], pads: [1, 2, 2, 3], outputPadding: [1, 2], bias: b! }),
+    ref: ([x, w, b]) => R.convTranspose2d(x!, w!, b!, { strides: [2, 3], pads: [1, 2, 2, 3], outputPadding: [1, 2] }), order: 1,
+  },
+  {
     // Batch >= 8, small output, C*kh*kw >= 128 and fewer than 16 channels (so no im2col matrix):
     // lowered with the batch folded into the height. Order 2 runs the fold inside the grad-of-grad.
     name: 'Conv folded k4 s2 p1 [8,8,8,8]*[4,8,4,4] + bias', op: 'Conv', inputs: [f([8, 8, 8, 8]), f([4, 8, 4, 4]), f([4])],
