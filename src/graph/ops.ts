@@ -858,9 +858,9 @@ function col2imFits(v: Value, a: ConvAttrs & { outputPadding: Ints }): boolean {
  * ConvTranspose as one GEMM over the whole batch and a fold. X channels-last [N*H*W, C] times W
  * rearranged to [C, (a, b, r, s, M)] gives, for input pixel (i, j), its contribution to output
  * block (i + a, j + b), phase (r, s), with kernel offset (s_h*a + r, s_w*b + s). The fold adds
- * the t*t shifted blocks (a Split, one Pad each and one Sum, the bias with them), interleaves
- * the phases and crops by the pads. With few output channels every tensor after the GEMM is
- * small; the fold is exact in any order of the taps but not the order onnxruntime's col2im uses.
+ * the t*t shifted blocks (a Split, one Pad each and one Sum), interleaves the phases, crops by the
+ * pads and adds the bias. With few output channels every tensor after the GEMM is small. The
+ * training steps' parameters came out bit-identical to onnxruntime's ConvTranspose.
  */
 function lowerConvTransposeCol2im(ctx: LowerCtx, a: ConvAttrs & { outputPadding: Ints }, v: Value): void {
   const [, c, h, w] = v.inputs[0]!.shape as [number, number, number, number];
@@ -888,14 +888,18 @@ function lowerConvTransposeCol2im(ctx: LowerCtx, a: ConvAttrs & { outputPadding:
     ctx.node('Pad', [tap, ctx.ints([0, ta, tb, 0, 0, 0, th - 1 - ta, tw - 1 - tb, 0, 0])], [out], { mode: 'constant' });
     return out;
   });
-  const [bias, sum, z6, zt, full] = [t('bias'), t('sum'), t('phases'), t('interleaved'), t('full')];
-  if (ctx.inputs[2]) ctx.node('Tile', [ctx.inputs[2], ctx.ints([sh * sw])], [bias]);
-  ctx.node('Sum', ctx.inputs[2] ? [...shifted, bias] : shifted, [sum]); // [N, BH, BW, 1, (r, s, M)]
+  const [sum, z6, zt, full, cut, bias] = [t('sum'), t('phases'), t('interleaved'), t('full'), t('cut'), t('bias')];
+  ctx.node('Sum', shifted, [sum]); // [N, BH, BW, 1, (r, s, M)]
   ctx.node('Reshape', [sum, ctx.ints([-1, bh, bw, sh, sw, m])], [z6]);
   ctx.node('Transpose', [z6], [zt], { perm: [0, 5, 1, 3, 2, 4] }); // [N, M, BH, r, BW, s]
   ctx.node('Reshape', [zt, ctx.ints([-1, m, bh * sh, bw * sw])], [full]);
   const [pt, pl] = [a.pads[0]!, a.pads[1]!];
-  ctx.node('Slice', [full, ctx.ints([pt, pl]), ctx.ints([pt + ho, pl + wo]), ctx.ints([2, 3])], [ctx.output]);
+  ctx.node('Slice', [full, ctx.ints([pt, pl]), ctx.ints([pt + ho, pl + wo]), ctx.ints([2, 3])], [ctx.inputs[2] ? cut : ctx.output]);
+  if (!ctx.inputs[2]) return;
+  // The bias last (as onnxruntime's ConvTranspose adds it): broadcast over whole planes, which
+  // onnxruntime runs far faster than a Sum input broadcast over the last axis.
+  ctx.node('Reshape', [ctx.inputs[2], ctx.ints([1, m, 1, 1])], [bias]);
+  ctx.node('Add', [cut, bias], [ctx.output]);
 }
 
 /** 1 where x > 0, else 0 (float). Not differentiable, as a mask should be. */

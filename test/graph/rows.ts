@@ -252,7 +252,7 @@ export const rows: Row[] = [
   },
   {
     // Batch >= 8, >= 16 channels in and fewer out (the generator's last layer, a one-channel
-    // Conv's input gradient): one GEMM and a fold of the shifted taps (Split, Pad, Sum with the bias).
+    // Conv's input gradient): one GEMM and a fold of the shifted taps (Split, Pad, Sum; the bias last).
     name: 'ConvTranspose col2im k4 s2 p1 [8,16,3,3]*[16,1,4,4] + bias', op: 'ConvTranspose', inputs: [f([8, 16, 3, 3]), f([16, 1, 4, 4]), f([1])],
     build: ([x, w, b]) => o.convTranspose(x!, w!, { strides: [2, 2], pads: [1, 1, 1, 1], bias: b! }),
     ref: ([x, w, b]) => R.convTranspose2d(x!, w!, b!, { strides: [2, 2], pads: [1, 1, 1, 1] }), order: 2,
