@@ -97,7 +97,12 @@ export async function loadFeatureExtractor(opts: FeatureNetOptions = {}): Promis
   const mnist = await ensureDataset('mnist', ensure);
   const fashion = await ensureDataset('fashion', ensure);
   const dataSha256 = dataHash(mnist, fashion);
-  const key = createHash('sha256').update(JSON.stringify({ dataSha256, config })).digest('hex').slice(0, 16);
+  // The training graph is part of the key: an engine whose lowering computes the step in another
+  // order trains other weights, and every FID moves with them.
+  const g = new Graph();
+  const step = buildFeatureStep(g, config.batch, FEATURE_CLASSES);
+  const graphSha256 = sha256(step.bytes);
+  const key = createHash('sha256').update(JSON.stringify({ dataSha256, config, graphSha256 })).digest('hex').slice(0, 16);
   const dir = join(opts.cacheDir ?? DEFAULT_FEATURE_CACHE, `lenet-${key}`);
   const metaPath = join(dir, 'meta.json');
   const session = { threads: opts.threads, device: opts.device };
@@ -115,8 +120,6 @@ export async function loadFeatureExtractor(opts: FeatureNetOptions = {}): Promis
   const trainSplit = (ds: LoadedDataset): Split => ({ images: ds.trainImages, labels: ds.trainLabels, n: ds.n.train, rows: ds.rows, cols: ds.cols });
   log(`feature net: training the LeNet on MNIST (${mnist.n.train} images) + Fashion-MNIST (${fashion.n.train}), ${config.steps} steps of ${config.batch} (half from each), Adam lr ${config.lr}; cached in ${dir}`);
   const t0 = performance.now();
-  const g = new Graph();
-  const step = buildFeatureStep(g, config.batch, FEATURE_CLASSES);
   const store = new TensorStore();
   store.declare(g, config.seed);
   const runner = await StepRunner.create(step, store, session);
