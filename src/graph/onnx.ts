@@ -131,6 +131,7 @@ export function emitModel(g: Graph, opts: EmitOptions): EmittedModel {
     inputs: v.inputs.map((i) => names.get(i.id)!),
     aux: (aux.get(v.id) ?? []).map((a) => names.get(a.id)!),
     isConstant: (i) => v.inputs[i]!.op === 'Constant' || constantIds.has(v.inputs[i]!.id),
+    channelsLast: (i) => v.inputs[i]!.op === 'Conv' && aux.has(v.inputs[i]!.id),
     output: out,
     node(opType, ins, outs, attrs = {}) {
       if (opts.dynamicBatch !== undefined && (opType === 'Expand' || v.shape[0] !== opts.dynamicBatch)) {

@@ -31,7 +31,7 @@ export interface PrimAttrs {
   Slice: { starts: Ints; ends: Ints }; Pad: { pads: Ints }; Expand: { shape: Ints };
   ReduceSum: Reduce; ReduceMean: Reduce; ReduceMax: Reduce;
   Conv: ConvAttrs; ConvTranspose: ConvAttrs & { outputPadding: Ints };
-  MaxPool: { kernel: Ints; strides: Ints };
+  MaxPool: { kernel: Ints; strides: Ints }; MaxPoolGrad: { kernel: Ints };
   Gather: { axis: number }; OneHot: { depth: number };
   Identity: NoAttrs; StopGradient: NoAttrs;
 }
@@ -51,6 +51,8 @@ export interface LowerCtx {
   readonly aux: readonly string[];
   /** Whether input i is a constant (an initializer: baked weights or a graph constant). */
   isConstant(i: number): boolean;
+  /** Whether input i comes out of a lowering that computes it channels-last (a Conv run as a GEMM). */
+  channelsLast(i: number): boolean;
 }
 
 export interface GradArgs<K extends Prim> {
@@ -434,6 +436,7 @@ export const rules: { [K in Prim]: OpRule<K> } = {
       const plan = subpixelPlan(v, a);
       if (plan) return lowerConvTransposeSubpixel(ctx, a, v, plan);
       if (col2imFits(v, a)) return lowerConvTransposeCol2im(ctx, a, v);
+      if (flippedFits(ctx, v, a)) return lowerConvTransposeFlipped(ctx, a, v);
       ctx.node('ConvTranspose', ctx.inputs, [ctx.output], {
         strides: a.strides, pads: a.pads, dilations: a.dilations, output_padding: a.outputPadding, kernel_shape: v.inputs[1]!.shape.slice(2),
       });
@@ -456,20 +459,52 @@ export const rules: { [K in Prim]: OpRule<K> } = {
       const wo = convOut(x.shape[3]!, a.kernel[1]!, a.strides[1]!, 1, 0, 0);
       return { shape: [x.shape[0]!, x.shape[1]!, ho, wo], dtype: 'float32' };
     },
-    lower: (ctx, a) => ctx.node('MaxPool', ctx.inputs, [ctx.output], { kernel_shape: a.kernel, strides: a.strides }),
-    // Non-overlapping windows only: upsample the output, compare, route dy to the maxima (ties share).
+    // After a convolution lowered as a GEMM (channels-last), as two ReduceMax over the windows'
+    // columns and rows of the NHWC tensor, whose layout transposes then cancel; else onnxruntime's.
+    lower: (ctx, a, v) => {
+      if (!ctx.channelsLast(0) || !tiles(v.inputs[0]!, a)) return ctx.node('MaxPool', ctx.inputs, [ctx.output], { kernel_shape: a.kernel, strides: a.strides });
+      const [n, c, h, w] = v.inputs[0]!.shape as [number, number, number, number];
+      const [kh, kw] = a.kernel as [number, number];
+      const t = (hint: string) => ctx.temp(`pool_${hint}`);
+      const [xt, x3, m1, m3, m2, yt] = [t('nhwc'), t('cols'), t('colmax'), t('rows'), t('max'), t('out')];
+      ctx.node('Transpose', [ctx.inputs[0]!], [xt], { perm: [0, 2, 3, 1] });
+      ctx.node('Reshape', [xt, ctx.ints([n * h * (w / kw), kw, c])], [x3]);
+      ctx.node('ReduceMax', [x3], [m1], { axes: [1], keepdims: 0 });
+      ctx.node('Reshape', [m1, ctx.ints([n * (h / kh), kh, (w / kw) * c])], [m3]);
+      ctx.node('ReduceMax', [m3], [m2], { axes: [1], keepdims: 0 });
+      ctx.node('Reshape', [m2, ctx.ints([n, h / kh, w / kw, c])], [yt]);
+      ctx.node('Transpose', [yt], [ctx.output], { perm: [0, 3, 1, 2] });
+    },
+    // Non-overlapping windows only: dy goes to every maximum of its window (ties share in full).
     grad: (dy, { inputs: [x], output, attrs }) => {
-      const [n, c, h, w] = x!.shape as [number, number, number, number];
       const [kh, kw] = attrs.kernel as [number, number];
-      if (attrs.strides[0] !== kh || attrs.strides[1] !== kw || h % kh || w % kw) {
+      if (!tiles(x!, attrs)) {
         throw new Error(`MaxPool gradient: only non-overlapping windows that tile the input are supported (kernel [${kh}, ${kw}], strides [${attrs.strides.join(', ')}], input ${fmtShape(x!.shape)})`);
       }
-      // Nearest upsampling by repeated Concat: far cheaper in onnxruntime than a 6-D Expand.
-      const up = (t: Value) => {
-        const cols = reshape(concat(Array(kw).fill(reshape(t, [n * c * (h / kh), w / kw, 1])), 2), [n * c * (h / kh), 1, w]);
-        return reshape(concat(Array(kh).fill(cols), 1), [n, c, h, w]);
-      };
-      return [mul(up(dy), cast(equal(x!, up(output)), 'float32'))];
+      return [prim('MaxPoolGrad', [x!, output, dy], { kernel: attrs.kernel })];
+    },
+  },
+  // MaxPool's input gradient for windows that tile X: (X, Y = MaxPool(X), dY) -> dY at the maxima
+  // of each window, 0 elsewhere. Its own gradient is linear in dY (the window sums of the masked
+  // cotangent) and zero in X and Y almost everywhere.
+  MaxPoolGrad: {
+    infer: (inputs, a) => {
+      arity('MaxPoolGrad', inputs, 3);
+      const [x, y, dy] = inputs as [Value, Value, Value];
+      const [kh, kw] = a.kernel as [number, number];
+      if (x.rank !== 4 || x.shape[2]! % kh || x.shape[3]! % kw) fail('MaxPoolGrad', `input ${fmtShape(x.shape)} is not tiled by kernel [${kh}, ${kw}]`);
+      const pooled = [x.shape[0]!, x.shape[1]!, x.shape[2]! / kh, x.shape[3]! / kw];
+      for (const [t, what] of [[y, 'pooled output'], [dy, 'output gradient']] as const) {
+        if (t.rank !== 4 || t.shape.some((d, i) => d !== pooled[i])) fail('MaxPoolGrad', `${what} ${fmtShape(t.shape)} must be ${fmtShape(pooled)}`);
+      }
+      return { shape: x.shape, dtype: 'float32' };
+    },
+    lower: (ctx, a, v) => (ctx.channelsLast(0) ? lowerMaxPoolGradNhwc : lowerMaxPoolGradUpsampled)(ctx, a.kernel as [number, number], v),
+    grad: (g, { inputs: [x, y], attrs }) => {
+      const [n, c, h, w] = x!.shape as [number, number, number, number];
+      const [kh, kw] = attrs.kernel as [number, number];
+      const mask = stopGradient(cast(equal(x!, reshape(expand(reshape(y!, [n, c, h / kh, 1, w / kw, 1]), [n, c, h / kh, kh, w / kw, kw]), x!.shape)), 'float32'));
+      return [null, null, reduceSum(reshape(mul(g, mask), [n, c, h / kh, kh, w / kw, kw]), [3, 5], 0)];
     },
   },
   Gather: {
@@ -510,25 +545,19 @@ export const rules: { [K in Prim]: OpRule<K> } = {
 };
 
 /**
- * The weight gradient [M, C, kh, kw] of Y = Conv(X, W) for X [N, C, H, W] and dY [N, M, Ho, Wo].
- * With many input channels: one GEMM over the whole batch, cols(X)^T @ dY, on the im2col matrix
- * of X (about twice as fast in onnxruntime as a convolution over batch-transposed tensors, whose
- * per-image GEMMs are tiny). The forward convolution of the same X then reuses that matrix (see
- * the Conv lowering). A first layer (few channels) with large outputs is faster as the
- * batch-transposed convolution (feature net conv1, 1 -> 32 channels at 28x28: features_step
- * 24.8-26.6 vs 29.2-32.5 ms with the GEMM); with small outputs the GEMM wins once the emitter cancels its
- * layout transposes (critic and student conv1, 1 -> 64/32 at 14x14: 66.3-68.3 vs 67.3-70.1 ms
- * and 51.7-55.7 vs 53.2-58.2 ms, three A/B runs).
+ * The weight gradient [M, C, kh, kw] of Y = Conv(X, W) for X [N, C, H, W] and dY [N, M, Ho, Wo]:
+ * one GEMM over the whole batch, cols(X)^T @ dY, on the im2col matrix of X (about twice as fast
+ * in onnxruntime as a convolution over batch-transposed tensors, whose per-image GEMMs are tiny).
+ * The forward convolution of the same X then reuses that matrix (see the Conv lowering), and its
+ * output stays channels-last for what follows (a MaxPool too). The feature net's conv1 (1 -> 32
+ * channels at 28x28) used to take the batch-transposed convolution, faster while its MaxPool
+ * needed NCHW (features_step 24.8-26.6 vs 29.2-32.5 ms then); with the pooling channels-last the
+ * GEMM is faster (22.8-24.3 -> 21.2-23.5 ms, four alternating runs).
  */
 function convWeightGrad(x: Value, dy: Value, a: ConvAttrs, k: readonly [number, number]): Value {
   const [n, c] = x.shape as [number, number, number, number];
   const [, m, ho, wo] = dy.shape as [number, number, number, number];
   const [kh, kw] = k;
-  if (c < 16 && ho * wo > 256) {
-    const xt = transpose(x, [1, 0, 2, 3]); // [C, N, H, W]
-    const dyt = transpose(dy, [1, 0, 2, 3]); // [M, N, Ho, Wo]
-    return transpose(convToSize(xt, dyt, { strides: a.dilations, pads: a.pads, dilations: a.strides }, k), [1, 0, 2, 3]); // [C, M, kh, kw] -> [M, C, kh, kw]
-  }
   const dyc = reshape(transpose(dy, [0, 2, 3, 1]), [n * ho * wo, m]); // [N*L, M]
   const g = gemm(im2col(x, a, k, [ho, wo]), dyc, 1, 0); // [KK*C, M]: this orientation is the faster one in onnxruntime
   // [KK*C, M] -> [M, C, kh, kw] as a 2-D transpose and a move of one axis: onnxruntime has fast
@@ -576,19 +605,36 @@ export function im2col(x: Value, a: ConvAttrs, k: readonly [number, number], out
   // of the padded image, so the Gather moves pairs of neighbouring pixels, half as many rows
   // (onnxruntime: 0.43 against 0.9 ms for the student's [192, 1, 28, 28] conv1). Zero-padded by Pad.
   const pairs = c === 1 && s[1] % 2 === 0 && kw % 2 === 0 && d[1] === 1 && wp % 2 === 0;
+  // One channel otherwise (no dilation along the width): a window's row is kw neighbouring pixels
+  // of the padded image, flattened, starting anywhere. kw copies of it, shifted by 0..kw-1 pixels
+  // and cut into rows of kw, hold every such run as one row, so the Gather moves a window row at
+  // a time instead of single pixels (the feature net's conv1, k3 s1 at 28x28: 7056 -> 2352 rows).
+  const runs = c === 1 && !pairs && d[1] === 1 && kw > 1;
+  const padded = (h + pt + pb) * wp;
+  const perCopy = Math.ceil(padded / kw); // rows of kw in each shifted copy
   // Otherwise rows of C channels, the padding read from a zero row (paddedRow).
-  const at = pairs ? (py: number, px: number) => (py * wp + px) / 2 : paddedRow(h, w, pt, pl);
+  const at = pairs
+    ? (py: number, px: number) => (py * wp + px) / 2
+    : runs
+      ? (py: number, px: number) => ((py * wp + px) % kw) * perCopy + Math.floor((py * wp + px) / kw)
+      : paddedRow(h, w, pt, pl);
+  const step = pairs ? 2 : runs ? kw : 1;
   const index: number[] = [];
   for (let oy = 0; oy < ho; oy++) {
     for (let ox = 0; ox < wo; ox++) {
       for (let ky = 0; ky < kh; ky++) {
-        for (let kx = 0; kx < kw; kx += pairs ? 2 : 1) index.push(at(oy * s[0] + ky * d[0], ox * s[1] + kx * d[1]));
+        for (let kx = 0; kx < kw; kx += step) index.push(at(oy * s[0] + ky * d[0], ox * s[1] + kx * d[1]));
       }
     }
   }
   let source: Value;
   if (pairs) {
     source = reshape(pad(reshape(x, [n, h, w]), [0, pt, pl, 0, pb, pr]), [n, ((h + pt + pb) * wp) / 2, 2]);
+  } else if (runs) {
+    const flat = reshape(pad(reshape(x, [n, h, w]), [0, pt, pl, 0, pb, pr]), [n, padded]);
+    const long = pad(flat, [0, 0, 0, perCopy * kw + kw - 1 - padded]);
+    const copies = Array.from({ length: kw }, (_, k) => slice(long, [0, k], [n, k + perCopy * kw]));
+    source = reshape(concat(copies, 1), [n, kw * perCopy, kw]);
   } else {
     const nhwc = c === 1 ? reshape(x, [n, h, w, 1]) : transpose(x, [0, 2, 3, 1]); // one channel: same memory order
     const rows = reshape(nhwc, [n, h * w, c]);
@@ -604,30 +650,6 @@ export function im2col(x: Value, a: ConvAttrs, k: readonly [number, number], out
 /** The im2col matrix of X for these convolution attributes, if something built one. */
 export function colsOf(x: Value, a: ConvAttrs, k: readonly number[]): Value | undefined {
   return colsIndex.get(x)?.get(colsKey(a, k));
-}
-
-/**
- * A convolution whose spatial output is cut to `size` by trimming the end padding (and, when
- * that is not enough, the input) rather than by slicing the result: a Slice there would turn
- * into a Pad feeding a Conv weight in second-order graphs, which onnxruntime's Pad_Fusion
- * rewrite mishandles (the session fails to load).
- */
-function convToSize(x: Value, w: Value, a: ConvAttrs, size: readonly [number, number]): Value {
-  const pads = [...a.pads];
-  let input = x;
-  for (let i = 0; i < 2; i++) {
-    const out = convOut(input.shape[2 + i]!, w.shape[2 + i]!, a.strides[i]!, a.dilations[i]!, pads[i]!, pads[i + 2]!);
-    const extra = (out - size[i]!) * a.strides[i]!;
-    if (extra <= 0) continue;
-    const cut = Math.min(extra, pads[i + 2]!);
-    pads[i + 2] = pads[i + 2]! - cut;
-    if (extra > cut) {
-      const ends = [...input.shape];
-      ends[2 + i] = ends[2 + i]! - (extra - cut);
-      input = slice(input, [0, 0, 0, 0], ends);
-    }
-  }
-  return conv(input, w, { strides: a.strides, pads, dilations: a.dilations });
 }
 
 /**
@@ -900,6 +922,107 @@ function lowerConvTransposeCol2im(ctx: LowerCtx, a: ConvAttrs & { outputPadding:
   // onnxruntime runs far faster than a Sum input broadcast over the last axis.
   ctx.node('Reshape', [ctx.inputs[2], ctx.ints([1, m, 1, 1])], [bias]);
   ctx.node('Add', [cut, bias], [ctx.output]);
+}
+
+/**
+ * Whether to run a stride-1 ConvTranspose (the input gradient of a stride-1 Conv: the feature
+ * net's conv2) as an im2col GEMM with the flipped kernel (lowerConvTransposeFlipped) rather than
+ * onnxruntime's ConvTranspose. Measured in isolation for [64, 64, 14, 14] * [64, 32, 3, 3]:
+ * 2.7 ms (Pad, Gather, GEMM at about 290 GFLOP/s, channels-last in and out) against 5.0. A fixed
+ * batch of 8 or more, 16 or more channels in and out, pads no larger than the kernel.
+ */
+function flippedFits(ctx: LowerCtx, v: Value, a: ConvAttrs & { outputPadding: Ints }): boolean {
+  const [n, c] = v.inputs[0]!.shape as [number, number, number, number];
+  const [, m, kh, kw] = v.inputs[1]!.shape as [number, number, number, number];
+  if (ctx.dynamicBatch !== undefined || a.strides.some((s) => s !== 1) || a.dilations.some((d) => d !== 1)) return false;
+  const [pt, pl] = a.pads as [number, number, number, number];
+  if (pt > kh - 1 || pl > kw - 1) return false;
+  return n >= 8 && c >= 16 && m >= 16;
+}
+
+/**
+ * Stride-1 ConvTranspose as a correlation of X, zero-padded by (k - 1 - pad), with the flipped
+ * kernel: out[y, x] = sum_(u, v) Xp[y + u, x + v] W[kh-1-u, kw-1-v]. The im2col matrix of the
+ * channels-last X (one Gather, the padding read from a zero row per image) times W as
+ * [(u, v, C), M] gives channels-last output rows, as a Conv lowered on an im2col matrix does.
+ */
+function lowerConvTransposeFlipped(ctx: LowerCtx, a: ConvAttrs & { outputPadding: Ints }, v: Value): void {
+  const [n, c, h, w] = v.inputs[0]!.shape as [number, number, number, number];
+  const [, m, kh, kw] = v.inputs[1]!.shape as [number, number, number, number];
+  const [, , ho, wo] = v.shape as [number, number, number, number];
+  const at = paddedRow(h, w, kh - 1 - a.pads[0]!, kw - 1 - a.pads[1]!);
+  const index: number[] = [];
+  for (let oy = 0; oy < ho; oy++) for (let ox = 0; ox < wo; ox++) for (let u = 0; u < kh; u++) for (let q = 0; q < kw; q++) index.push(at(oy + u, ox + q));
+  const t = (hint: string) => ctx.temp(`ctflip_${hint}`);
+  const [xt, rows, zr, xf, g, cols] = [t('nhwc'), t('rows'), t('zero_rows'), t('flat'), t('gather'), t('cols')];
+  ctx.node('Transpose', [ctx.inputs[0]!], [xt], { perm: [0, 2, 3, 1] });
+  ctx.node('Reshape', [xt, ctx.ints([n, h * w, c])], [rows]);
+  ctx.node('Reshape', [ctx.floats(new Array(n * c).fill(0)), ctx.ints([n, 1, c])], [zr]);
+  ctx.node('Concat', [rows, zr], [xf], { axis: 1 });
+  ctx.node('Gather', [xf, ctx.ints(index)], [g], { axis: 1 });
+  ctx.node('Reshape', [g, ctx.ints([n * ho * wo, kh * kw * c])], [cols]);
+  // W [C, M, kh, kw] -> [(u, v, C), M] with W[c, m, kh-1-u, kw-1-v]: reverse the kernel positions, move them first.
+  const [w2, wf, w3, wt, wm] = [t('w2'), t('wflip'), t('w3'), t('wt'), t('wmat')];
+  ctx.node('Reshape', [ctx.inputs[1]!, ctx.ints([c * m, kh * kw])], [w2]);
+  ctx.node('Gather', [w2, ctx.ints(Array.from({ length: kh * kw }, (_, i) => kh * kw - 1 - i))], [wf], { axis: 1 });
+  ctx.node('Reshape', [wf, ctx.ints([c, m, kh * kw])], [w3]);
+  ctx.node('Transpose', [w3], [wt], { perm: [2, 0, 1] });
+  ctx.node('Reshape', [wt, ctx.ints([kh * kw * c, m])], [wm]);
+  const [y, yr] = [t('gemm'), t('out_nhwc')];
+  ctx.node('Gemm', ctx.inputs[2] ? [cols, wm, ctx.inputs[2]] : [cols, wm], [y]);
+  ctx.node('Reshape', [y, ctx.ints([n, ho, wo, m])], [yr]);
+  ctx.node('Transpose', [yr], [ctx.output], { perm: [0, 3, 1, 2] });
+}
+
+/** Whether MaxPool's windows are disjoint and tile x (stride = kernel, sides divisible). */
+function tiles(x: Value, a: { kernel: Ints; strides: Ints }): boolean {
+  const [kh, kw] = a.kernel as [number, number];
+  return a.strides[0] === kh && a.strides[1] === kw && x.shape[2]! % kh === 0 && x.shape[3]! % kw === 0;
+}
+
+/**
+ * MaxPool's input gradient on NCHW tensors: Y and dY upsampled to X's size by repeated Concat
+ * (far cheaper in onnxruntime than a 6-D Expand), mask = (X == up(Y)), dX = up(dY) * mask.
+ */
+function lowerMaxPoolGradUpsampled(ctx: LowerCtx, [kh, kw]: [number, number], v: Value): void {
+  const [n, c, h, w] = v.inputs[0]!.shape as [number, number, number, number];
+  const t = (hint: string) => ctx.temp(`poolgrad_${hint}`);
+  const up = (src: string, hint: string): string => {
+    const [r, cc, rc, full, out] = [t(`${hint}_r`), t(`${hint}_cols`), t(`${hint}_rows`), t(`${hint}_full`), t(`${hint}_up`)];
+    ctx.node('Reshape', [src, ctx.ints([n * c * (h / kh), w / kw, 1])], [r]);
+    ctx.node('Concat', Array(kw).fill(r), [cc], { axis: 2 });
+    ctx.node('Reshape', [cc, ctx.ints([n * c * (h / kh), 1, w])], [rc]);
+    ctx.node('Concat', Array(kh).fill(rc), [full], { axis: 1 });
+    ctx.node('Reshape', [full, ctx.ints([n, c, h, w])], [out]);
+    return out;
+  };
+  const dyUp = up(ctx.inputs[2]!, 'dy');
+  const [eq, mask] = [t('eq'), t('mask')];
+  ctx.node('Equal', [ctx.inputs[0]!, up(ctx.inputs[1]!, 'y')], [eq]);
+  ctx.node('Cast', [eq], [mask], { to: onnxType.float32 });
+  ctx.node('Mul', [dyUp, mask], [ctx.output]);
+}
+
+/**
+ * MaxPool's input gradient on channels-last tensors: X viewed as [N*H/kh, kh, W/kw, kw, C]
+ * against Y and dY as [N*H/kh, 1, W/kw, 1, C], so Equal and Mul broadcast over runs of C floats
+ * and nothing is upsampled. The same values as the NCHW form (every op is exact).
+ */
+function lowerMaxPoolGradNhwc(ctx: LowerCtx, [kh, kw]: [number, number], v: Value): void {
+  const [n, c, h, w] = v.inputs[0]!.shape as [number, number, number, number];
+  const t = (hint: string) => ctx.temp(`poolgrad_${hint}`);
+  const view = (src: string, hint: string, full: boolean): string => {
+    const [nhwc, r] = [t(`${hint}_nhwc`), t(`${hint}_view`)];
+    ctx.node('Transpose', [src], [nhwc], { perm: [0, 2, 3, 1] });
+    ctx.node('Reshape', [nhwc, ctx.ints([n * (h / kh), full ? kh : 1, w / kw, full ? kw : 1, c])], [r]);
+    return r;
+  };
+  const [eq, mask, g, gt] = [t('eq'), t('mask'), t('g'), t('g_nhwc')];
+  ctx.node('Equal', [view(ctx.inputs[0]!, 'x', true), view(ctx.inputs[1]!, 'y', false)], [eq]);
+  ctx.node('Cast', [eq], [mask], { to: onnxType.float32 });
+  ctx.node('Mul', [view(ctx.inputs[2]!, 'dy', false), mask], [g]);
+  ctx.node('Reshape', [g, ctx.ints([n, h, w, c])], [gt]);
+  ctx.node('Transpose', [gt], [ctx.output], { perm: [0, 3, 1, 2] });
 }
 
 /** 1 where x > 0, else 0 (float). Not differentiable, as a mask should be. */

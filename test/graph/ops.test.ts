@@ -126,6 +126,21 @@ describe('Conv and ConvTranspose lowering', () => {
     expect(fwdError(out.y2!, R.conv2d(feeds.x2, feeds.w, undefined, a))).toBeLessThan(1e-5);
   });
 
+  it('a MaxPool after a Conv run as a GEMM pools the channels-last tensor, its gradient without upsampling', () => {
+    const step = (withGrad: boolean) => opsOf((g) => {
+      const [x, w] = [g.input('x', [8, 16, 8, 8]), g.input('w', [4, 16, 3, 3])];
+      const y = o.maxPool(o.conv(x, w, { pads: [1, 1, 1, 1] }), [2, 2]);
+      const out: Record<string, Value> = { y };
+      if (withGrad) out.dw = gradients(o.sumAll(o.mul(y, y)), [w])[0]!;
+      return out;
+    });
+    const trained = step(true);
+    expect(trained).not.toContain('MaxPool');
+    expect(trained.filter((t) => t === 'ReduceMax')).toHaveLength(2);
+    expect(trained.filter((t) => t === 'Concat')).toHaveLength(1); // the im2col's zero row; no upsampling
+    expect(step(false)).toContain('MaxPool'); // forward only: onnxruntime's Conv and MaxPool
+  });
+
   it('a ConvTranspose over a batch with 16 or more channels in and out is one GEMM on sub-pixel phases', () => {
     const ops = opsOf((g) => ({ y: o.convTranspose(g.input('x', [8, 16, 7, 7]), g.input('w', [16, 16, 4, 4]), a) }));
     // The padding is a zero row per image (Concat) that the Gather reads; a symbolic batch keeps a Pad.
@@ -144,12 +159,19 @@ describe('Conv and ConvTranspose lowering', () => {
     expect(opsOf((g) => ({ y: o.convTranspose(g.input('x', [1, 16, 7, 7]), g.input('w', [16, 1, 4, 4]), a) }))).toEqual(['ConvTranspose']); // one image
   });
 
-  it('small batches, few channels, stride 1, dilation and kernels that are not multiples of the stride keep ConvTranspose', () => {
+  it('with stride 1 it is an im2col GEMM with the flipped kernel', () => {
+    const ops = opsOf((g) => ({ y: o.convTranspose(g.input('x', [8, 16, 7, 7]), g.input('w', [16, 16, 3, 3]), { pads: [1, 1, 1, 1] }) }));
+    expect(ops).not.toContain('ConvTranspose');
+    expect(ops.filter((t) => t === 'Gemm')).toHaveLength(1);
+  });
+
+  it('small batches, few channels, large pads, dilation and kernels that are not multiples of the stride keep ConvTranspose', () => {
     const ct = (x: number[], w: number[], attrs: o.ConvOptions & { outputPadding?: number[] } = a) => opsOf((g) => ({ y: o.convTranspose(g.input('x', x), g.input('w', w), attrs) }));
     expect(ct([2, 16, 7, 7], [16, 16, 4, 4])).toEqual(['ConvTranspose']);
     expect(ct([8, 8, 7, 7], [8, 16, 4, 4])).toEqual(['ConvTranspose']);
     expect(ct([8, 4, 7, 7], [4, 1, 4, 4])).toEqual(['ConvTranspose']);
-    expect(ct([8, 16, 7, 7], [16, 16, 3, 3], { pads: [1, 1, 1, 1] })).toEqual(['ConvTranspose']);
+    expect(ct([8, 8, 7, 7], [8, 16, 3, 3], { pads: [1, 1, 1, 1] })).toEqual(['ConvTranspose']);
+    expect(ct([8, 16, 7, 7], [16, 16, 3, 3], { pads: [3, 3, 0, 0] })).toEqual(['ConvTranspose']); // stride 1, pads beyond the kernel
     expect(ct([8, 16, 7, 7], [16, 16, 4, 4], { ...a, dilations: [2, 2] })).toEqual(['ConvTranspose']);
     expect(ct([8, 16, 7, 7], [16, 16, 3, 3], a)).toEqual(['ConvTranspose']);
     expect(ct([8, 16, 7, 7], [16, 16, 4, 4], { ...a, outputPadding: [1, 1], pads: [1, 1, 0, 0] })).toEqual(['ConvTranspose']);

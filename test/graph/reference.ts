@@ -368,6 +368,23 @@ export function conv2dBackwardInput(dy: T, w: T, xShape: readonly number[], o: C
   return dx;
 }
 
+/** MaxPool's input gradient for windows that tile x: dy at every maximum of its window. */
+export function maxPool2dBackward(x: T, dy: T, kernel: readonly number[]): T {
+  const [N, C, H, W] = x.shape as [number, number, number, number];
+  const [KH, KW] = kernel as [number, number];
+  const y = maxPool2d(x, kernel, kernel);
+  const dx = zeros(x.shape);
+  for (let n = 0; n < N; n++)
+    for (let c = 0; c < C; c++)
+      for (let h = 0; h < H; h++)
+        for (let w = 0; w < W; w++) {
+          const o = ((n * C + c) * (H / KH) + Math.floor(h / KH)) * (W / KW) + Math.floor(w / KW);
+          const i = ((n * C + c) * H + h) * W + w;
+          if (x.data[i] === y.data[o]) dx.data[i] = dy.data[o]!;
+        }
+  return dx;
+}
+
 /** MaxPool without padding, floor mode. */
 export function maxPool2d(x: T, kernel: readonly number[], st: readonly number[]): T {
   const [N, C, H, W] = x.shape as [number, number, number, number];

@@ -3,6 +3,7 @@
 // reference from reference.ts, never the graph code.
 
 import * as o from '../../src/graph/ops.ts';
+import { gradients } from '../../src/graph/autodiff.ts';
 import { type Domain, type InputSpec, type Row } from './harness.ts';
 import * as R from './reference.ts';
 
@@ -251,6 +252,31 @@ export const rows: Row[] = [
     ref: ([x, w, b]) => R.convTranspose2d(x!, w!, b!, { strides: [3, 3], pads: [0, 0, 1, 0], outputPadding: [1, 0] }), order: 1,
   },
   {
+    // One channel, stride 1 (the feature net's conv1): the im2col gathers whole window rows from
+    // shifted copies of the flattened padded image.
+    name: 'Conv one channel k3 s1 p1 [2,1,7,7]*[4,1,3,3] + bias (window rows)', op: 'Conv', inputs: [f([2, 1, 7, 7]), f([4, 1, 3, 3]), f([4])],
+    build: ([x, w, b]) => o.conv(x!, w!, { pads: [1, 1, 1, 1], bias: b! }),
+    ref: ([x, w, b]) => R.conv2d(x!, w!, b!, { pads: [1, 1, 1, 1] }), order: 2,
+  },
+  {
+    name: 'Conv one channel k[2,3] s[1,3] p[0,1,1,2] [2,1,5,8]*[3,1,2,3] (window rows)', op: 'Conv', inputs: [f([2, 1, 5, 8]), f([3, 1, 2, 3])],
+    build: ([x, w]) => o.conv(x!, w!, { strides: [1, 3], pads: [0, 1, 1, 2] }),
+    ref: ([x, w]) => R.conv2d(x!, w!, undefined, { strides: [1, 3], pads: [0, 1, 1, 2] }), order: 1,
+  },
+  {
+    // Stride 1, batch >= 8, >= 16 channels in and out (the feature net's conv2 input gradient):
+    // a correlation with the flipped kernel, as one im2col GEMM.
+    name: 'ConvTranspose flipped k3 s1 p1 [8,16,5,5]*[16,16,3,3] + bias', op: 'ConvTranspose', inputs: [f([8, 16, 5, 5]), f([16, 16, 3, 3]), f([16])],
+    build: ([x, w, b]) => o.convTranspose(x!, w!, { pads: [1, 1, 1, 1], bias: b! }),
+    ref: ([x, w, b]) => R.convTranspose2d(x!, w!, b!, { pads: [1, 1, 1, 1] }), order: 2,
+  },
+  {
+    // Unequal kernel sides, asymmetric pads, 17 channels out.
+    name: 'ConvTranspose flipped k[3,2] s1 p[2,0,0,1] [8,16,4,5]*[16,17,3,2]', op: 'ConvTranspose', inputs: [f([8, 16, 4, 5]), f([16, 17, 3, 2])],
+    build: ([x, w]) => o.convTranspose(x!, w!, { pads: [2, 0, 0, 1] }),
+    ref: ([x, w]) => R.convTranspose2d(x!, w!, undefined, { pads: [2, 0, 0, 1] }), order: 1,
+  },
+  {
     // Batch >= 8, >= 16 channels in and fewer out (the generator's last layer, a one-channel
     // Conv's input gradient): one GEMM and a fold of the shifted taps (Split, Pad, Sum; the bias last).
     name: 'ConvTranspose col2im k4 s2 p1 [8,16,3,3]*[16,1,4,4] + bias', op: 'ConvTranspose', inputs: [f([8, 16, 3, 3]), f([16, 1, 4, 4]), f([1])],
@@ -389,6 +415,18 @@ export const rows: Row[] = [
   {
     name: 'MaxPool 2x2 s2 ties [1,2,4,4]', op: 'MaxPool', inputs: [f([1, 2, 4, 4], 'ties')],
     build: ([x]) => o.maxPool(x!, [2, 2]), ref: ([x]) => R.maxPool2d(x!, [2, 2], [2, 2]), order: 0,
+  },
+  {
+    // After a Conv that runs as a GEMM (its weight gradient is in the graph from order 1 on): the
+    // channels-last lowering (ReduceMax over the NHWC tensor, broadcast masks in the gradient).
+    name: 'MaxPool 2x2 s2 after a GEMM Conv [2,16,4,6]*[3,16,3,3] p1', op: 'MaxPool', inputs: [f([2, 16, 4, 6]), f([3, 16, 3, 3])],
+    build: ([x, w]) => o.maxPool(o.conv(x!, w!, { pads: [1, 1, 1, 1] }), [2, 2]),
+    ref: ([x, w]) => R.maxPool2d(R.conv2d(x!, w!, undefined, { pads: [1, 1, 1, 1] }), [2, 2], [2, 2]), order: 2,
+  },
+  {
+    name: 'MaxPoolGrad 2x2 [2,3,4,6] (MaxPool input gradient)', op: 'MaxPoolGrad', inputs: [f([2, 3, 4, 6], 'distinct'), f([2, 3, 2, 3])],
+    build: ([x, dy]) => gradients(o.sumAll(o.mul(o.maxPool(x!, [2, 2]), dy!)), [x!])[0]!,
+    ref: ([x, dy]) => R.maxPool2dBackward(x!, dy!, [2, 2]), order: 1,
   },
   {
     name: 'MaxPool 3x3 s1 overlapping (forward only)', op: 'MaxPool', inputs: [f([1, 2, 5, 6], 'distinct')],
