@@ -20,12 +20,12 @@ export function featureParams(g: Graph, classes = 20): FeatureParams {
 }
 
 export function featureNet(x: Value, p: FeatureParams): { features: Value; logits: Value } {
-  const n = x.shape[0]!;
   // ReLU after the pooling: the same function (ReLU is monotonic, so it commutes with max) and,
   // with ties and zeros routed alike, the same gradients; but its mask is a quarter the size.
   let h = o.relu(o.maxPool(nn.conv2d(x, p.c1), [2, 2])); // [N, 32, 14, 14]
   h = o.relu(o.maxPool(nn.conv2d(h, p.c2), [2, 2])); // [N, 64, 7, 7]
-  const features = o.relu(nn.linear(o.reshape(h, [n, 64 * 49]), p.fc)); // [N, 128]
+  // Flattened channels-last, the order the convolutions and pools compute in (nn.flatten).
+  const features = o.relu(nn.linear(nn.flatten(h), p.fc)); // [N, 128]
   return { features, logits: nn.linear(features, p.out) };
 }
 
