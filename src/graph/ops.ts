@@ -430,6 +430,12 @@ export const rules: { [K in Prim]: OpRule<K> } = {
       const ho = convTOut(h, kh, a.strides[0]!, a.dilations[0]!, a.pads[0]!, a.pads[2]!, a.outputPadding[0]!);
       const wo = convTOut(wd, kw, a.strides[1]!, a.dilations[1]!, a.pads[1]!, a.pads[3]!, a.outputPadding[1]!);
       if (ho < 1 || wo < 1) fail('ConvTranspose', `pads too large for input ${fmtShape(x.shape)} and kernel ${fmtShape(w.shape)}`);
+      // As PyTorch requires: otherwise the gradient's convolution cannot come back to X's size.
+      for (let i = 0; i < 2; i++) {
+        if (a.outputPadding[i]! >= Math.max(a.strides[i]!, a.dilations[i]!)) {
+          fail('ConvTranspose', `output_padding [${a.outputPadding.join(', ')}] must be smaller than the stride or the dilation along each axis (strides [${a.strides.join(', ')}], dilations [${a.dilations.join(', ')}])`);
+        }
+      }
       return { shape: [n, m, ho, wo], dtype: 'float32' };
     },
     lower: (ctx, a, v) => {

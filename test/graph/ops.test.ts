@@ -232,6 +232,15 @@ describe('reductions over an empty axis list', () => {
   }
 });
 
+describe('ConvTranspose attribute limits', () => {
+  it('refuses output_padding not smaller than the stride or the dilation, naming both', () => {
+    const g = new Graph();
+    const [x, w] = [g.input('x', [1, 2, 4, 4]), g.input('w', [2, 3, 3, 3])];
+    expect(() => o.convTranspose(x, w, { pads: [1, 1, 1, 1], outputPadding: [1, 0] })).toThrow(/output_padding \[1, 0\] must be smaller than the stride or the dilation.*strides \[1, 1\]/);
+    expect(o.convTranspose(x, w, { strides: [2, 2], pads: [1, 1, 1, 1], outputPadding: [1, 1] }).shape).toEqual([1, 3, 8, 8]);
+  });
+});
+
 describe('MaxPool gradient limits', () => {
   it('overlapping windows are refused with an error that names MaxPool', () => {
     const g = new Graph();
