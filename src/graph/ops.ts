@@ -591,6 +591,19 @@ function paddedRow(h: number, w: number, pt: number, pl: number): (py: number, p
 }
 
 /**
+ * In a lowering: input 0 (NCHW [N, C, H, W]) as channels-last rows [N, H*W + 1, C], the last row
+ * of each image zero (the rows `paddedRow` indexes); `t` names the temporaries. Returns its name.
+ */
+function zeroRowRows(ctx: LowerCtx, [n, c, h, w]: readonly number[], t: (hint: string) => string): string {
+  const [xt, rows, zr, xf] = [t('nhwc'), t('rows'), t('zero_rows'), t('flat')];
+  ctx.node('Transpose', [ctx.inputs[0]!], [xt], { perm: [0, 2, 3, 1] });
+  ctx.node('Reshape', [xt, ctx.ints([n!, h! * w!, c!])], [rows]);
+  ctx.node('Reshape', [ctx.floats(new Array(n! * c!).fill(0)), ctx.ints([n!, 1, c!])], [zr]);
+  ctx.node('Concat', [rows, zr], [xf], { axis: 1 });
+  return xf;
+}
+
+/**
  * The im2col matrix of X [N, C, H, W] for a convolution with kernel `k` and output size `out`:
  * [N*Ho*Wo, kh*kw*C], each row one receptive field in (ky, kx, c) order. Built from a
  * channels-last copy of X (with a zero row for the padding, `paddedRow`; or, for one channel, the
@@ -822,18 +835,17 @@ function lowerConvTransposeSubpixel(ctx: LowerCtx, a: ConvAttrs & { outputPaddin
       for (let u = 0; u < th; u++) for (let q = 0; q < tw; q++) index.push(at(i + th - 1 - u, j + tw - 1 - q));
     }
   }
-  const [xt, xp, xf, g, cols] = [t('nhwc'), t('pad'), t('flat'), t('gather'), t('cols')];
-  ctx.node('Transpose', [ctx.inputs[0]!], [xt], { perm: [0, 2, 3, 1] });
+  let xf: string;
   if (zeroRow) {
-    const n = v.inputs[0]!.shape[0]!;
-    const [rows, zr] = [t('rows'), t('zero_rows')];
-    ctx.node('Reshape', [xt, ctx.ints([n, h * w, c])], [rows]);
-    ctx.node('Reshape', [ctx.floats(new Array(n * c).fill(0)), ctx.ints([n, 1, c])], [zr]);
-    ctx.node('Concat', [rows, zr], [xf], { axis: 1 });
+    xf = zeroRowRows(ctx, v.inputs[0]!.shape, t);
   } else {
+    const [xt, xp] = [t('nhwc'), t('pad')];
+    xf = t('flat');
+    ctx.node('Transpose', [ctx.inputs[0]!], [xt], { perm: [0, 2, 3, 1] });
     if (padded) ctx.node('Pad', [xt, ctx.ints([0, th - 1, tw - 1, 0, 0, th - 1, tw - 1, 0])], [xp], { mode: 'constant' });
     ctx.node('Reshape', [padded ? xp : xt, ctx.ints([-1, hp * wp, c])], [xf]);
   }
+  const [g, cols] = [t('gather'), t('cols')];
   ctx.node('Gather', [xf, ctx.ints(index)], [g], { axis: 1 });
   ctx.node('Reshape', [g, ctx.ints([-1, th * tw * c])], [cols]);
   // W [C, M, th*sh, tw*sw] -> [(a, b, C), (r, s, M)]
@@ -960,11 +972,8 @@ function lowerConvTransposeFlipped(ctx: LowerCtx, a: ConvAttrs & { outputPadding
   const index: number[] = [];
   for (let oy = 0; oy < ho; oy++) for (let ox = 0; ox < wo; ox++) for (let u = 0; u < kh; u++) for (let q = 0; q < kw; q++) index.push(at(oy + u, ox + q));
   const t = (hint: string) => ctx.temp(`ctflip_${hint}`);
-  const [xt, rows, zr, xf, g, cols] = [t('nhwc'), t('rows'), t('zero_rows'), t('flat'), t('gather'), t('cols')];
-  ctx.node('Transpose', [ctx.inputs[0]!], [xt], { perm: [0, 2, 3, 1] });
-  ctx.node('Reshape', [xt, ctx.ints([n, h * w, c])], [rows]);
-  ctx.node('Reshape', [ctx.floats(new Array(n * c).fill(0)), ctx.ints([n, 1, c])], [zr]);
-  ctx.node('Concat', [rows, zr], [xf], { axis: 1 });
+  const xf = zeroRowRows(ctx, v.inputs[0]!.shape, t);
+  const [g, cols] = [t('gather'), t('cols')];
   ctx.node('Gather', [xf, ctx.ints(index)], [g], { axis: 1 });
   ctx.node('Reshape', [g, ctx.ints([n * ho * wo, kh * kw * c])], [cols]);
   // W [C, M, kh, kw] -> [(u, v, C), M] with W[c, m, kh-1-u, kw-1-v]: reverse the kernel positions, move them first.
