@@ -439,10 +439,10 @@ export const rules: { [K in Prim]: OpRule<K> } = {
       return { shape: [n, m, ho, wo], dtype: 'float32' };
     },
     lower: (ctx, a, v) => {
-      const plan = subpixelPlan(v, a);
-      if (plan) return lowerConvTransposeSubpixel(ctx, a, v, plan);
-      if (col2imFits(v, a)) return lowerConvTransposeCol2im(ctx, a, v);
-      if (flippedFits(ctx, v, a)) return lowerConvTransposeFlipped(ctx, a, v);
+      const form = convTransposeForm(ctx, v, a);
+      if (form === 'subpixel') return lowerConvTransposeSubpixel(ctx, a, v);
+      if (form === 'col2im') return lowerConvTransposeCol2im(ctx, a, v);
+      if (form === 'flipped') return lowerConvTransposeFlipped(ctx, a, v);
       ctx.node('ConvTranspose', ctx.inputs, [ctx.output], {
         strides: a.strides, pads: a.pads, dilations: a.dilations, output_padding: a.outputPadding, kernel_shape: v.inputs[1]!.shape.slice(2),
       });
@@ -782,26 +782,35 @@ function lowerConvFolded(ctx: LowerCtx, a: ConvAttrs, v: Value, { gap, per, ho, 
   ctx.node('Transpose', [per > ho ? ys : yr], [ctx.output], { perm: [1, 0, 2, 3] });
 }
 
-interface SubpixelPlan { taps: [number, number] }
+type ConvTransposeForm = 'subpixel' | 'col2im' | 'flipped' | 'onnxruntime';
 
 /**
- * Whether to run a ConvTranspose as one GEMM over the sub-pixel phases of its output
- * (lowerConvTransposeSubpixel), or null to keep onnxruntime's ConvTranspose, which runs one small
- * GEMM and a single-threaded col2im per image. Needs dilation 1, strides >= 2, kernels that are
- * multiples of the strides and output_padding within the end pads (the result is cropped).
- * Measured in onnxruntime 1.30 on 2 cores (k4 s2 p1, 7x7 inputs, batch 64-128, 32-128 channels, in
- * isolation): 1.14-1.60x faster with weights as inputs (one noisy run of eight 0.92x), 1.05-1.43x
- * with baked weights; not faster for one image (0.85-1.1x) and slower for one output channel (a
- * 4-column GEMM: 1.9 vs 0.8 ms for the generator's last layer).
+ * How to run a ConvTranspose. onnxruntime's own runs one small GEMM and a single-threaded col2im
+ * per image; with a batch of 8 or more, 16 or more input channels and no dilation, one GEMM over
+ * the whole batch is faster:
+ * - 'subpixel' (lowerConvTransposeSubpixel): strides >= 2, kernels that are multiples of the
+ *   strides, output_padding within the end pads (the result is cropped), 16 or more output
+ *   channels. Measured in onnxruntime 1.30 on 2 cores (k4 s2 p1, 7x7 inputs, batch 64-128, 32-128
+ *   channels, in isolation): 1.14-1.60x faster with weights as inputs (one noisy run of eight
+ *   0.92x), 1.05-1.43x with baked weights; not faster for one image (0.85-1.1x) and slower for one
+ *   output channel (a 4-column GEMM: 1.9 vs 0.8 ms for the generator's last layer);
+ * - 'col2im' (lowerConvTransposeCol2im): the same strides, kernels and padding with fewer than 16
+ *   output channels (the generator's and the decoder's last layer, the input gradient of a
+ *   one-channel Conv);
+ * - 'flipped' (lowerConvTransposeFlipped): stride 1 (the input gradient of a stride-1 Conv: the
+ *   feature net's conv2), 16 or more output channels, pads no larger than the kernel, a fixed
+ *   batch. In isolation for [64, 64, 14, 14] * [64, 32, 3, 3]: 2.7 ms (Gather and a GEMM at about
+ *   290 GFLOP/s, channels-last in and out) against 5.0.
  */
-function subpixelPlan(v: Value, a: ConvAttrs & { outputPadding: Ints }): SubpixelPlan | null {
+function convTransposeForm(ctx: LowerCtx, v: Value, a: ConvAttrs & { outputPadding: Ints }): ConvTransposeForm {
   const [n, c] = v.inputs[0]!.shape as [number, number, number, number];
   const [, m, kh, kw] = v.inputs[1]!.shape as [number, number, number, number];
   const [sh, sw] = a.strides as [number, number];
-  if (a.dilations[0] !== 1 || a.dilations[1] !== 1 || sh < 2 || sw < 2 || kh % sh || kw % sw) return null;
-  if (a.outputPadding[0]! > a.pads[2]! || a.outputPadding[1]! > a.pads[3]!) return null;
-  if (n < 8 || c < 16 || m < 16) return null;
-  return { taps: [kh / sh, kw / sw] };
+  const [pt, pl, pb, pr] = a.pads as [number, number, number, number];
+  if (n < 8 || c < 16 || a.dilations.some((d) => d !== 1)) return 'onnxruntime';
+  if (sh === 1 && sw === 1) return ctx.dynamicBatch === undefined && m >= 16 && pt <= kh - 1 && pl <= kw - 1 ? 'flipped' : 'onnxruntime';
+  if (sh < 2 || sw < 2 || kh % sh || kw % sw || a.outputPadding[0]! > pb || a.outputPadding[1]! > pr) return 'onnxruntime';
+  return m >= 16 ? 'subpixel' : 'col2im';
 }
 
 /**
@@ -814,11 +823,12 @@ function subpixelPlan(v: Value, a: ConvAttrs & { outputPadding: Ints }): Subpixe
  * does ((H+t-1)/H)^2 more work than the convolution (1.31x for 7x7 inputs and k4 s2): the
  * price of one large GEMM instead of a small one and a col2im per image.
  */
-function lowerConvTransposeSubpixel(ctx: LowerCtx, a: ConvAttrs & { outputPadding: Ints }, v: Value, { taps: [th, tw] }: SubpixelPlan): void {
+function lowerConvTransposeSubpixel(ctx: LowerCtx, a: ConvAttrs & { outputPadding: Ints }, v: Value): void {
   const [, c, h, w] = v.inputs[0]!.shape as [number, number, number, number];
   const [, m] = v.inputs[1]!.shape as [number, number, number, number];
   const [, , ho, wo] = v.shape as [number, number, number, number];
   const [sh, sw] = a.strides as [number, number];
+  const [th, tw] = [v.inputs[1]!.shape[2]! / sh, v.inputs[1]!.shape[3]! / sw]; // taps per phase
   const [bh, bw] = [h + th - 1, w + tw - 1]; // output blocks
   const [hp, wp] = [h + 2 * (th - 1), w + 2 * (tw - 1)];
   const t = (hint: string) => ctx.temp(`ctsp_${hint}`);
@@ -879,22 +889,6 @@ function lowerConvTransposeSubpixel(ctx: LowerCtx, a: ConvAttrs & { outputPaddin
 }
 
 /**
- * Whether to run a ConvTranspose with few output channels (the generator's and the decoder's
- * last layer, the input gradient of a one-channel Conv) as a GEMM followed by a fold
- * (lowerConvTransposeCol2im) rather than onnxruntime's ConvTranspose, which runs one small GEMM
- * and a single-threaded col2im per image. Same conditions on strides, kernel and padding as the
- * sub-pixel form (which takes 16 or more output channels).
- */
-function col2imFits(v: Value, a: ConvAttrs & { outputPadding: Ints }): boolean {
-  const [n, c] = v.inputs[0]!.shape as [number, number, number, number];
-  const [, m, kh, kw] = v.inputs[1]!.shape as [number, number, number, number];
-  const [sh, sw] = a.strides as [number, number];
-  if (a.dilations[0] !== 1 || a.dilations[1] !== 1 || sh < 2 || sw < 2 || kh % sh || kw % sw) return false;
-  if (a.outputPadding[0]! > a.pads[2]! || a.outputPadding[1]! > a.pads[3]!) return false;
-  return n >= 8 && c >= 16 && m < 16;
-}
-
-/**
  * ConvTranspose as one GEMM over the whole batch and a fold. X channels-last [N*H*W, C] times W
  * rearranged to [C, (a, b, r, s, M)] gives, for input pixel (i, j), its contribution to output
  * block (i + a, j + b), phase (r, s), with kernel offset (s_h*a + r, s_w*b + s). The fold adds
@@ -940,22 +934,6 @@ function lowerConvTransposeCol2im(ctx: LowerCtx, a: ConvAttrs & { outputPadding:
   // onnxruntime runs far faster than a Sum input broadcast over the last axis.
   ctx.node('Reshape', [ctx.inputs[2], ctx.ints([1, m, 1, 1])], [bias]);
   ctx.node('Add', [cut, bias], [ctx.output]);
-}
-
-/**
- * Whether to run a stride-1 ConvTranspose (the input gradient of a stride-1 Conv: the feature
- * net's conv2) as an im2col GEMM with the flipped kernel (lowerConvTransposeFlipped) rather than
- * onnxruntime's ConvTranspose. Measured in isolation for [64, 64, 14, 14] * [64, 32, 3, 3]:
- * 2.7 ms (Pad, Gather, GEMM at about 290 GFLOP/s, channels-last in and out) against 5.0. A fixed
- * batch of 8 or more, 16 or more channels in and out, pads no larger than the kernel.
- */
-function flippedFits(ctx: LowerCtx, v: Value, a: ConvAttrs & { outputPadding: Ints }): boolean {
-  const [n, c] = v.inputs[0]!.shape as [number, number, number, number];
-  const [, m, kh, kw] = v.inputs[1]!.shape as [number, number, number, number];
-  if (ctx.dynamicBatch !== undefined || a.strides.some((s) => s !== 1) || a.dilations.some((d) => d !== 1)) return false;
-  const [pt, pl] = a.pads as [number, number, number, number];
-  if (pt > kh - 1 || pl > kw - 1) return false;
-  return n >= 8 && c >= 16 && m >= 16;
 }
 
 /**
