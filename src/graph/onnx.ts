@@ -3,8 +3,8 @@
 
 import onnxProto from 'onnx-proto';
 import { type DType, type Graph, type Shape, type TensorData, type Value } from './ir.js';
-import { auxInputs, type LowerCtx, type OpRule, type Prim, rules, sharedWeightCols } from './ops.js';
-import { sinkTransposes } from './layout.js';
+import { auxInputs, colsPhase, type LowerCtx, type OpRule, type Prim, rules, sharedWeightCols } from './ops.js';
+import { foldReshapes, sinkTransposes, withoutDeadNodes } from './layout.js';
 
 const { onnx } = onnxProto;
 
@@ -132,6 +132,14 @@ export function emitModel(g: Graph, opts: EmitOptions): EmittedModel {
     aux: (aux.get(v.id) ?? []).map((a) => names.get(a.id)!),
     isConstant: (i) => v.inputs[i]!.op === 'Constant' || constantIds.has(v.inputs[i]!.id),
     channelsLast: (i) => v.inputs[i]!.op === 'Conv' && aux.has(v.inputs[i]!.id),
+    phases: (i) => {
+      const u = v.inputs[i]!;
+      const conv = u.op === 'MaxPoolGrad' ? u.inputs[0]! : u;
+      const cols = conv.op === 'Conv' ? aux.get(conv.id)?.[0] : undefined;
+      const tile = cols && colsPhase(cols);
+      const kernel = u.op === 'MaxPoolGrad' ? (u.attrs.kernel as number[]) : undefined;
+      return tile && (!kernel || (kernel[0] === tile[0] && kernel[1] === tile[1])) ? tile : undefined;
+    },
     output: out,
     node(opType, ins, outs, attrs = {}) {
       if (opts.dynamicBatch !== undefined && (opType === 'Expand' || v.shape[0] !== opts.dynamicBatch)) {
@@ -175,7 +183,10 @@ export function emitModel(g: Graph, opts: EmitOptions): EmittedModel {
     outputs.push({ name, shape: [...v.shape], dtype: v.dtype });
   }
 
-  const final = opts.sinkTransposes === false ? nodes : sinkTransposes(nodes, (name) => shapes.get(name), (name) => ints.get(name), outputs.map((o) => o.name));
+  const outNames = outputs.map((o) => o.name);
+  const shapeOf = (name: string) => shapes.get(name);
+  const intsOf = (name: string) => ints.get(name);
+  const final = opts.sinkTransposes === false ? nodes : withoutDeadNodes(sinkTransposes(foldReshapes(nodes, shapeOf, intsOf, outNames), shapeOf, intsOf, outNames), outNames);
   const read = new Set(final.flatMap((n) => n.input ?? []));
   const kept = initializers.filter((t) => read.has(t.name!)); // constants the pass made unused
   const model = onnx.ModelProto.create({

@@ -53,7 +53,16 @@ export interface LowerCtx {
   isConstant(i: number): boolean;
   /** Whether input i comes out of a lowering that computes it channels-last (a Conv run as a GEMM). */
   channelsLast(i: number): boolean;
+  /**
+   * The pooling window [kh, kw] when input i comes out of a lowering that computes it in phase
+   * order (a Conv on an im2col matrix in phase order, or MaxPoolGrad on such a Conv's output):
+   * channels-last rows [N, kh*kw phases, H/kh, W/kw, C] (see `im2col`). Else undefined.
+   */
+  phases(i: number): Tile | undefined;
 }
+
+/** A pooling window [kh, kw]. */
+export type Tile = readonly [number, number];
 
 export interface GradArgs<K extends Prim> {
   readonly inputs: readonly Value[];
@@ -408,7 +417,7 @@ export const rules: { [K in Prim]: OpRule<K> } = {
       if (plan) return lowerConvFolded(ctx, a, v, plan);
       ctx.node('Conv', ctx.inputs, [ctx.output], { strides: a.strides, pads: a.pads, dilations: a.dilations, kernel_shape: v.inputs[1]!.shape.slice(2) });
     },
-    grad: (dy, { inputs: [x, w, b], attrs }) => {
+    grad: (dy, { inputs: [x, w, b], output, attrs }) => {
       const [, , h, wd] = x!.shape as [number, number, number, number];
       const [, , kh, kw] = w!.shape as [number, number, number, number];
       const { strides: s, pads: p, dilations: d } = attrs;
@@ -416,9 +425,11 @@ export const rules: { [K in Prim]: OpRule<K> } = {
       const full = (size: number, k: number, i: number) => convTOut(dy.shape[2 + i]!, k, s[i]!, d[i]!, p[i]!, p[i + 2]!, 0);
       const op = [h - full(h, kh, 0), wd - full(wd, kw, 1)];
       const dx = convTranspose(dy, w!, { strides: s, pads: p, dilations: d, outputPadding: op });
-      // dW: a convolution over batch-transposed tensors, with stride and dilation swapped.
-      const dw = convWeightGrad(x!, dy, attrs, [kh, kw]);
-      return b ? [dx, dw, reduceSum(dy, [0, 2, 3], 0)] : [dx, dw];
+      // dW: cols(X)^T @ dY, in phase order when dY comes out of a MaxPool's gradient.
+      const tile = pooledBy(dy, output);
+      const { dw, dyc } = convWeightGrad(x!, dy, attrs, [kh, kw], tile);
+      if (!b) return [dx, dw];
+      return [dx, dw, tile ? rowSum(dyc, x!.shape[0]!) : reduceSum(dy, [0, 2, 3], 0)];
     },
   },
   ConvTranspose: {
@@ -452,7 +463,7 @@ export const rules: { [K in Prim]: OpRule<K> } = {
       const { strides: s, pads: p, dilations: d } = attrs;
       const dx = conv(dy, w!, { strides: s, pads: p, dilations: d });
       // ConvTranspose is the adjoint of Conv(., W): its weight gradient is Conv's, with dY as the input and X as the output gradient.
-      const dw = convWeightGrad(dy, x!, attrs, [kh, kw]); // [Cin, Cout, kh, kw]
+      const { dw } = convWeightGrad(dy, x!, attrs, [kh, kw]); // [Cin, Cout, kh, kw]
       return b ? [dx, dw, reduceSum(dy, [0, 2, 3], 0)] : [dx, dw];
     },
   },
@@ -468,6 +479,8 @@ export const rules: { [K in Prim]: OpRule<K> } = {
     // After a convolution lowered as a GEMM (channels-last), as two ReduceMax over the windows'
     // columns and rows of the NHWC tensor, whose layout transposes then cancel; else onnxruntime's.
     lower: (ctx, a, v) => {
+      const tile = ctx.phases(0);
+      if (tile && tiles(v.inputs[0]!, a) && sameTile(tile, a.kernel)) return lowerMaxPoolPhases(ctx, tile, v);
       if (!ctx.channelsLast(0) || !tiles(v.inputs[0]!, a)) return ctx.node('MaxPool', ctx.inputs, [ctx.output], { kernel_shape: a.kernel, strides: a.strides });
       const [n, c, h, w] = v.inputs[0]!.shape as [number, number, number, number];
       const [kh, kw] = a.kernel as [number, number];
@@ -505,7 +518,11 @@ export const rules: { [K in Prim]: OpRule<K> } = {
       }
       return { shape: x.shape, dtype: 'float32' };
     },
-    lower: (ctx, a, v) => (ctx.channelsLast(0) ? lowerMaxPoolGradNhwc : lowerMaxPoolGradUpsampled)(ctx, a.kernel as [number, number], v),
+    lower: (ctx, a, v) => {
+      const tile = ctx.phases(0);
+      if (tile && sameTile(tile, a.kernel)) return lowerMaxPoolGradPhases(ctx, tile, v);
+      (ctx.channelsLast(0) ? lowerMaxPoolGradNhwc : lowerMaxPoolGradUpsampled)(ctx, a.kernel as [number, number], v);
+    },
     grad: (g, { inputs: [x, y], attrs }) => {
       const [n, c, h, w] = x!.shape as [number, number, number, number];
       const [kh, kw] = attrs.kernel as [number, number];
@@ -560,44 +577,88 @@ export const rules: { [K in Prim]: OpRule<K> } = {
  * needed NCHW (features_step 24.8-26.6 vs 29.2-32.5 ms then); with the pooling channels-last the
  * GEMM is faster (22.8-24.3 -> 21.2-23.5 ms, four alternating runs).
  */
-function convWeightGrad(x: Value, dy: Value, a: ConvAttrs, k: readonly [number, number]): Value {
+function convWeightGrad(x: Value, dy: Value, a: ConvAttrs, k: readonly [number, number], tile?: Tile): { dw: Value; dyc: Value } {
   const [n, c] = x.shape as [number, number, number, number];
   const [, m, ho, wo] = dy.shape as [number, number, number, number];
   const [kh, kw] = k;
-  const dyc = reshape(transpose(dy, [0, 2, 3, 1]), [n * ho * wo, m]); // [N*L, M]
-  const g = gemm(im2col(x, a, k, [ho, wo]), dyc, 1, 0); // [KK*C, M]: this orientation is the faster one in onnxruntime
+  const dyc = tile ? phaseRows(dy, tile) : reshape(transpose(dy, [0, 2, 3, 1]), [n * ho * wo, m]); // [N*L, M]
+  const g = gemm(im2col(x, a, k, [ho, wo], tile), dyc, 1, 0); // [KK*C, M]: this orientation is the faster one in onnxruntime
   // [KK*C, M] -> [M, C, kh, kw] as a 2-D transpose and a move of one axis: onnxruntime has fast
   // kernels for both, and its general 4-D permutation was ~10x slower on these sizes. The 2-D
   // transpose is written in 3-D: onnxruntime would fuse a plain Gemm -> Transpose([1, 0]) into one
   // Gemm computing dY^T cols, the slower orientation (10.7 vs 8.5 ms for the critic's conv2).
   const gt = reshape(transpose(reshape(g, [1, kh * kw * c, m]), [0, 2, 1]), [m, kh * kw, c]);
-  return reshape(transpose(gt, [0, 2, 1]), [m, c, kh, kw]);
+  return { dw: reshape(transpose(gt, [0, 2, 1]), [m, c, kh, kw]), dyc };
+}
+
+/**
+ * The window of the MaxPool whose gradient `dy` is, when `dy` is exactly that gradient for `y`
+ * (y is the pool's only differentiated input): then y's convolution can run in phase order.
+ */
+function pooledBy(dy: Value, y: Value): Tile | undefined {
+  if (dy.op !== 'MaxPoolGrad' || dy.inputs[0] !== y) return undefined;
+  const [kh, kw] = (dy.attrs as unknown as PrimAttrs['MaxPoolGrad']).kernel as [number, number];
+  return kh * kw > 1 ? [kh, kw] : undefined;
+}
+
+/** The permutation from [N, kh, kw, H/kh, W/kw, C] (phase order) to [N, C, H/kh, kh, W/kw, kw] (NCHW). */
+const FROM_PHASES = [0, 5, 3, 1, 4, 2];
+/** Its inverse: NCHW viewed as [N, C, H/kh, kh, W/kw, kw] to phase order. */
+const TO_PHASES = [0, 3, 5, 2, 4, 1];
+
+/** X [N, C, H, W] as channels-last rows [N*H*W, C] in phase order for the window `tile` (see `im2col`). */
+function phaseRows(x: Value, [kh, kw]: Tile): Value {
+  const [n, c, h, w] = x.shape as [number, number, number, number];
+  return reshape(transpose(reshape(x, [n, c, h / kh, kh, w / kw, kw]), TO_PHASES), [n * h * w, c]);
+}
+
+/**
+ * The column sums of rows [N*L, C] (a bias gradient), summed over N first and then over L, the
+ * order that onnxruntime runs fastest (see layout.ts, `splitsNarrowSum`).
+ */
+function rowSum(rows: Value, n: number): Value {
+  const [r, c] = rows.shape as [number, number];
+  return reduceSum(reshape(reduceSum(reshape(rows, [n, (r / n) * c]), [0], 0), [r / n, c]), [0], 0);
 }
 
 const colsIndex = new WeakMap<Value, Map<string, Value>>();
 const colsKey = (a: ConvAttrs, k: readonly number[]) => `${a.strides}|${a.pads}|${a.dilations}|${k}`;
+/** im2col matrices whose rows are in phase order, with their window. */
+const phaseOfCols = new WeakMap<Value, Tile>();
+/** The window of an im2col matrix whose rows are in phase order (see `im2col`), else undefined. */
+export const colsPhase = (cols: Value): Tile | undefined => phaseOfCols.get(cols);
 
 /**
  * The row of padded position (py, px) (padding `pt` on top, `pl` on the left) among an image's
- * [H*W + 1, C] rows: H*W, a zero row appended to the image, for positions in the padding. Reading
+ * [H*W + 1, C] rows (in phase order for `tile`, see `im2col`): H*W, a zero row appended to the
+ * image, for positions in the padding. Reading
  * the padding from that row needs one Concat of whole images, which onnxruntime 1.30 runs 2-3x
  * faster than a Pad of the rows (0.2-0.25 against 0.6-0.75 ms for [128-192, 14, 14, 32-64]).
  */
-function paddedRow(h: number, w: number, pt: number, pl: number): (py: number, px: number) => number {
+function paddedRow(h: number, w: number, pt: number, pl: number, tile?: Tile): (py: number, px: number) => number {
+  const [th, tw] = tile ?? [1, 1];
+  const [hp, wp] = [h / th, w / tw]; // one phase's rows
   return (py, px) => {
     const [y, x] = [py - pt, px - pl];
-    return y >= 0 && y < h && x >= 0 && x < w ? y * w + x : h * w;
+    if (y < 0 || y >= h || x < 0 || x >= w) return h * w;
+    return ((y % th) * tw + (x % tw)) * hp * wp + Math.floor(y / th) * wp + Math.floor(x / tw);
   };
 }
 
 /**
- * In a lowering: input 0 (NCHW [N, C, H, W]) as channels-last rows [N, H*W + 1, C], the last row
- * of each image zero (the rows `paddedRow` indexes); `t` names the temporaries. Returns its name.
+ * In a lowering: input 0 (NCHW [N, C, H, W]) as channels-last rows [N, H*W + 1, C] (in phase
+ * order for `tile`), the last row of each image zero (the rows `paddedRow` indexes); `t` names
+ * the temporaries. Returns its name.
  */
-function zeroRowRows(ctx: LowerCtx, [n, c, h, w]: readonly number[], t: (hint: string) => string): string {
-  const [xt, rows, zr, xf] = [t('nhwc'), t('rows'), t('zero_rows'), t('flat')];
-  ctx.node('Transpose', [ctx.inputs[0]!], [xt], { perm: [0, 2, 3, 1] });
-  ctx.node('Reshape', [xt, ctx.ints([n!, h! * w!, c!])], [rows]);
+function zeroRowRows(ctx: LowerCtx, [n, c, h, w]: readonly number[], t: (hint: string) => string, tile?: Tile): string {
+  const [xt, zr, xf] = [t('nhwc'), t('zero_rows'), t('flat')];
+  let rows = t('rows');
+  if (tile) {
+    rows = toPhases(ctx, ctx.inputs[0]!, [n!, c!, h!, w!], tile, [n!, h! * w!, c!]);
+  } else {
+    ctx.node('Transpose', [ctx.inputs[0]!], [xt], { perm: [0, 2, 3, 1] });
+    ctx.node('Reshape', [xt, ctx.ints([n!, h! * w!, c!])], [rows]);
+  }
   ctx.node('Reshape', [ctx.floats(new Array(n! * c!).fill(0)), ctx.ints([n!, 1, c!])], [zr]);
   ctx.node('Concat', [rows, zr], [xf], { axis: 1 });
   return xf;
@@ -607,11 +668,18 @@ function zeroRowRows(ctx: LowerCtx, [n, c, h, w]: readonly number[], t: (hint: s
  * The im2col matrix of X [N, C, H, W] for a convolution with kernel `k` and output size `out`:
  * [N*Ho*Wo, kh*kw*C], each row one receptive field in (ky, kx, c) order. Built from a
  * channels-last copy of X (with a zero row for the padding, `paddedRow`; or, for one channel, the
- * padded image as pixel pairs) and one Gather. One matrix per (X, attributes), so every
+ * padded image as pixel pairs) and one Gather. One matrix per (X, attributes, row order), so every
  * user (weight gradients, the forward convolution's lowering) shares it.
+ *
+ * Rows are in (n, y, x) order, or with `tile` [kh, kw] (a pooling window that tiles the output)
+ * in phase order (n, y mod kh, x mod kw, y div kh, x div kw): the convolution's output as
+ * [N, kh*kw, Ho/kh * Wo/kw * M] then has each window's elements kh*kw long runs apart, so the
+ * MaxPool after it is one ReduceMax over axis 1 and its gradient's masks broadcast over whole
+ * images (onnxruntime: the feature net's first pooling, forward and gradient, 2.3-2.5 against
+ * 3.0-3.5 ms in the interleaved channels-last form).
  */
-export function im2col(x: Value, a: ConvAttrs, k: readonly [number, number], out: readonly [number, number]): Value {
-  const key = colsKey(a, k);
+export function im2col(x: Value, a: ConvAttrs, k: readonly [number, number], out: readonly [number, number], tile?: Tile): Value {
+  const key = tile ? `${colsKey(a, k)}|phases ${tile}` : colsKey(a, k);
   const hit = colsIndex.get(x)?.get(key);
   if (hit) return hit;
   const [n, c, h, w] = x.shape as [number, number, number, number];
@@ -639,11 +707,9 @@ export function im2col(x: Value, a: ConvAttrs, k: readonly [number, number], out
       : paddedRow(h, w, pt, pl);
   const step = pairs ? 2 : runs ? kw : 1;
   const index: number[] = [];
-  for (let oy = 0; oy < ho; oy++) {
-    for (let ox = 0; ox < wo; ox++) {
-      for (let ky = 0; ky < kh; ky++) {
-        for (let kx = 0; kx < kw; kx += step) index.push(at(oy * s[0] + ky * d[0], ox * s[1] + kx * d[1]));
-      }
+  for (const [oy, ox] of outputOrder(ho, wo, tile)) {
+    for (let ky = 0; ky < kh; ky++) {
+      for (let kx = 0; kx < kw; kx += step) index.push(at(oy * s[0] + ky * d[0], ox * s[1] + kx * d[1]));
     }
   }
   let source: Value;
@@ -663,12 +729,28 @@ export function im2col(x: Value, a: ConvAttrs, k: readonly [number, number], out
   const cols = reshape(gather(source, taps, 1), [n * ho * wo, kh * kw * c]);
   if (!colsIndex.has(x)) colsIndex.set(x, new Map());
   colsIndex.get(x)!.set(key, cols);
+  if (tile) phaseOfCols.set(cols, tile);
   return cols;
 }
 
-/** The im2col matrix of X for these convolution attributes, if something built one. */
+/** Output positions [y, x] of an Ho x Wo image in row order, or in phase order for `tile` (see `im2col`). */
+function outputOrder(ho: number, wo: number, tile?: Tile): [number, number][] {
+  const [th, tw] = tile ?? [1, 1];
+  if (ho % th || wo % tw) throw new Error(`phase order: window [${th}, ${tw}] does not tile ${ho}x${wo}`);
+  const at: [number, number][] = [];
+  for (let py = 0; py < th; py++) {
+    for (let px = 0; px < tw; px++) {
+      for (let y = py; y < ho; y += th) for (let x = px; x < wo; x += tw) at.push([y, x]);
+    }
+  }
+  return at;
+}
+
+/** The im2col matrix of X for these convolution attributes (in either row order), if something built one. */
 export function colsOf(x: Value, a: ConvAttrs, k: readonly number[]): Value | undefined {
-  return colsIndex.get(x)?.get(colsKey(a, k));
+  const key = colsKey(a, k);
+  for (const [k2, cols] of colsIndex.get(x) ?? []) if (k2 === key || k2.startsWith(`${key}|phases `)) return cols;
+  return undefined;
 }
 
 /**
@@ -728,8 +810,32 @@ function lowerConvFromCols(ctx: LowerCtx, v: Value): void {
   ctx.node('Transpose', [w3], [wt], { perm: [0, 2, 1] });
   ctx.node('Reshape', [wt, ctx.ints([m, kh * kw * c])], [wm]);
   ctx.node('Gemm', ctx.inputs[2] ? [ctx.aux[0]!, wm, ctx.inputs[2]] : [ctx.aux[0]!, wm], [y], { transB: 1 });
+  const tile = colsPhase(auxInputs(v)[0]!);
+  if (tile) return fromPhases(ctx, y, v.shape, tile);
   ctx.node('Reshape', [y, ctx.ints([-1, ho, wo, m])], [yr]);
   ctx.node('Transpose', [yr], [ctx.output], { perm: [0, 3, 1, 2] });
+}
+
+/**
+ * In a lowering: the node's NCHW output `shape` from channels-last rows in phase order for `tile`
+ * (`rows`, any shape of that memory order). Its consumers that read phase order (MaxPool,
+ * MaxPoolGrad, the next gradient's im2col) view it back with `toPhases`, and the emitter's
+ * reshape folding (layout.ts) cancels the two permutations.
+ */
+function fromPhases(ctx: LowerCtx, rows: string, [n, c, h, w]: readonly number[], [kh, kw]: Tile): void {
+  const [r, t] = [ctx.temp('phases'), ctx.temp('phases_nchw')];
+  ctx.node('Reshape', [rows, ctx.ints([n!, kh, kw, h! / kh, w! / kw, c!])], [r]);
+  ctx.node('Transpose', [r], [t], { perm: FROM_PHASES });
+  ctx.node('Reshape', [t, ctx.ints([n!, c!, h!, w!])], [ctx.output]);
+}
+
+/** In a lowering: NCHW tensor `x` of `shape` as phase-order rows `to` (e.g. [N, kh*kw, rest]); returns its name. */
+function toPhases(ctx: LowerCtx, x: string, [n, c, h, w]: readonly number[], [kh, kw]: Tile, to: readonly number[]): string {
+  const [r, t, out] = [ctx.temp('nchw6'), ctx.temp('to_phases'), ctx.temp('phase_rows')];
+  ctx.node('Reshape', [x, ctx.ints([n!, c!, h! / kh, kh, w! / kw, kw])], [r]);
+  ctx.node('Transpose', [r], [t], { perm: TO_PHASES });
+  ctx.node('Reshape', [t, ctx.ints(to)], [out]);
+  return out;
 }
 
 interface FoldPlan { gap: number; per: number; ho: number; bottom: number }
@@ -946,11 +1052,14 @@ function lowerConvTransposeFlipped(ctx: LowerCtx, a: ConvAttrs & { outputPadding
   const [n, c, h, w] = v.inputs[0]!.shape as [number, number, number, number];
   const [, m, kh, kw] = v.inputs[1]!.shape as [number, number, number, number];
   const [, , ho, wo] = v.shape as [number, number, number, number];
-  const at = paddedRow(h, w, kh - 1 - a.pads[0]!, kw - 1 - a.pads[1]!);
+  // X in phase order (the gradient of a pooled convolution, see `im2col`) is read in place: its
+  // rows are gathered by their phase-order positions.
+  const tile = ctx.phases(0);
+  const at = paddedRow(h, w, kh - 1 - a.pads[0]!, kw - 1 - a.pads[1]!, tile);
   const index: number[] = [];
   for (let oy = 0; oy < ho; oy++) for (let ox = 0; ox < wo; ox++) for (let u = 0; u < kh; u++) for (let q = 0; q < kw; q++) index.push(at(oy + u, ox + q));
   const t = (hint: string) => ctx.temp(`ctflip_${hint}`);
-  const xf = zeroRowRows(ctx, v.inputs[0]!.shape, t);
+  const xf = zeroRowRows(ctx, v.inputs[0]!.shape, t, tile);
   const [g, cols] = [t('gather'), t('cols')];
   ctx.node('Gather', [xf, ctx.ints(index)], [g], { axis: 1 });
   ctx.node('Reshape', [g, ctx.ints([n * ho * wo, kh * kw * c])], [cols]);
@@ -1016,6 +1125,44 @@ function lowerMaxPoolGradNhwc(ctx: LowerCtx, [kh, kw]: [number, number], v: Valu
   ctx.node('Mul', [view(ctx.inputs[2]!, 'dy', false), mask], [g]);
   ctx.node('Reshape', [g, ctx.ints([n, h, w, c])], [gt]);
   ctx.node('Transpose', [gt], [ctx.output], { perm: [0, 3, 1, 2] });
+}
+
+const sameTile = (t: Tile, k: Ints) => t[0] === k[0] && t[1] === k[1];
+
+/**
+ * MaxPool of a tensor computed in phase order (see `im2col`): X as [N, kh*kw, H/kh * W/kw * C],
+ * one ReduceMax over the phases, the result channels-last.
+ */
+function lowerMaxPoolPhases(ctx: LowerCtx, tile: Tile, v: Value): void {
+  const [n, c, h, w] = v.inputs[0]!.shape as [number, number, number, number];
+  const [kh, kw] = tile;
+  const [m, yt] = [ctx.temp('pool_max'), ctx.temp('pool_nhwc')];
+  const x3 = toPhases(ctx, ctx.inputs[0]!, v.inputs[0]!.shape, tile, [n, kh * kw, (h / kh) * (w / kw) * c]);
+  ctx.node('ReduceMax', [x3], [m], { axes: [1], keepdims: 0 });
+  ctx.node('Reshape', [m, ctx.ints([n, h / kh, w / kw, c])], [yt]);
+  ctx.node('Transpose', [yt], [ctx.output], { perm: [0, 3, 1, 2] });
+}
+
+/**
+ * MaxPool's input gradient for X in phase order: X [N, kh*kw, S] against Y and dY as
+ * channels-last [N, 1, S], so Equal and Mul broadcast over whole images; dX in phase order.
+ */
+function lowerMaxPoolGradPhases(ctx: LowerCtx, tile: Tile, v: Value): void {
+  const [n, c, h, w] = v.inputs[0]!.shape as [number, number, number, number];
+  const [kh, kw] = tile;
+  const size = (h / kh) * (w / kw) * c;
+  const t = (hint: string) => ctx.temp(`poolgrad_${hint}`);
+  const pooled = (src: string, hint: string): string => {
+    const [nhwc, r] = [t(`${hint}_nhwc`), t(`${hint}_view`)];
+    ctx.node('Transpose', [src], [nhwc], { perm: [0, 2, 3, 1] });
+    ctx.node('Reshape', [nhwc, ctx.ints([n, 1, size])], [r]);
+    return r;
+  };
+  const [eq, mask, g] = [t('eq'), t('mask'), t('g')];
+  ctx.node('Equal', [toPhases(ctx, ctx.inputs[0]!, v.inputs[0]!.shape, tile, [n, kh * kw, size]), pooled(ctx.inputs[1]!, 'y')], [eq]);
+  ctx.node('Cast', [eq], [mask], { to: onnxType.float32 });
+  ctx.node('Mul', [pooled(ctx.inputs[2]!, 'dy'), mask], [g]);
+  fromPhases(ctx, g, v.shape, tile);
 }
 
 /** 1 where x > 0, else 0 (float). Not differentiable, as a mask should be. */

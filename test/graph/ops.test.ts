@@ -126,19 +126,26 @@ describe('Conv and ConvTranspose lowering', () => {
     expect(fwdError(out.y2!, R.conv2d(feeds.x2, feeds.w, undefined, a))).toBeLessThan(1e-5);
   });
 
-  it('a MaxPool after a Conv run as a GEMM pools the channels-last tensor, its gradient without upsampling', () => {
-    const step = (withGrad: boolean) => opsOf((g) => {
-      const [x, w] = [g.input('x', [8, 16, 8, 8]), g.input('w', [4, 16, 3, 3])];
+  it('a MaxPool after a Conv run as a GEMM pools a tensor in phase order, its gradient without upsampling', () => {
+    const step = (withGrad: boolean, dx = false) => {
+      const g = new Graph();
+      const [x, w] = [g.input('x', [8, 16, 8, 8]), g.input('w', [16, 16, 3, 3])];
       const y = o.maxPool(o.conv(x, w, { pads: [1, 1, 1, 1] }), [2, 2]);
       const out: Record<string, Value> = { y };
-      if (withGrad) out.dw = gradients(o.sumAll(o.mul(y, y)), [w])[0]!;
-      return out;
-    });
-    const trained = step(true);
-    expect(trained).not.toContain('MaxPool');
-    expect(trained.filter((t) => t === 'ReduceMax')).toHaveLength(2);
-    expect(trained.filter((t) => t === 'Concat')).toHaveLength(1); // the im2col's zero row; no upsampling
-    expect(step(false)).toContain('MaxPool'); // forward only: onnxruntime's Conv and MaxPool
+      if (withGrad) Object.assign(out, Object.fromEntries(gradients(o.sumAll(o.mul(y, y)), dx ? [w, x] : [w]).map((d, i) => [`d${i}`, d!])));
+      return decodeModel(emitModel(g, { outputs: out }).bytes).graph!.node!;
+    };
+    const types = (nodes: ReturnType<typeof step>) => nodes.map((n) => n.opType!);
+    const perms = (nodes: ReturnType<typeof step>) => nodes.filter((n) => n.opType === 'Transpose').map((n) => n.attribute![0]!.ints!.length);
+    for (const trained of [step(true), step(true, true)]) {
+      expect(types(trained)).not.toContain('MaxPool');
+      expect(types(trained).filter((t) => t === 'ReduceMax')).toHaveLength(1); // over the phases
+      expect(perms(trained)).not.toContain(6); // the phase order is never permuted back to NCHW
+    }
+    // The input gradient (a stride-1 ConvTranspose run as a flipped-kernel GEMM) gathers the
+    // phase-ordered gradient in place: two zero-row Concats (the im2col's and its), no upsampling.
+    expect(types(step(true, true)).filter((t) => t === 'Concat')).toHaveLength(2);
+    expect(types(step(false))).toContain('MaxPool'); // forward only: onnxruntime's Conv and MaxPool
   });
 
   it('a ConvTranspose over a batch with 16 or more channels in and out is one GEMM on sub-pixel phases', () => {

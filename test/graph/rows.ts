@@ -418,10 +418,24 @@ export const rows: Row[] = [
   },
   {
     // After a Conv that runs as a GEMM (its weight gradient is in the graph from order 1 on): the
-    // channels-last lowering (ReduceMax over the NHWC tensor, broadcast masks in the gradient).
+    // convolution in phase order, one ReduceMax over the phases, masks broadcast over images.
     name: 'MaxPool 2x2 s2 after a GEMM Conv [2,16,4,6]*[3,16,3,3] p1', op: 'MaxPool', inputs: [f([2, 16, 4, 6]), f([3, 16, 3, 3])],
     build: ([x, w]) => o.maxPool(o.conv(x!, w!, { pads: [1, 1, 1, 1] }), [2, 2]),
     ref: ([x, w]) => R.maxPool2d(R.conv2d(x!, w!, undefined, { pads: [1, 1, 1, 1] }), [2, 2], [2, 2]), order: 2,
+  },
+  {
+    // The same with a bias, and a batch and channels for which the input gradient is a
+    // flipped-kernel GEMM that gathers the phase-ordered gradient in place.
+    name: 'MaxPool 2x2 s2 after a GEMM Conv, flipped input gradient [8,16,4,6]*[16,16,3,3]+b p1', op: 'MaxPool',
+    inputs: [f([8, 16, 4, 6]), f([16, 16, 3, 3]), f([16])],
+    build: ([x, w, b]) => o.maxPool(o.conv(x!, w!, { pads: [1, 1, 1, 1], bias: b! }), [2, 2]),
+    ref: ([x, w, b]) => R.maxPool2d(R.conv2d(x!, w!, b!, { pads: [1, 1, 1, 1] }), [2, 2], [2, 2]), order: 1,
+  },
+  {
+    // One input channel (window rows gathered from shifted copies), rows in phase order.
+    name: 'MaxPool 2x2 s2 after a one-channel GEMM Conv [3,1,6,4]*[4,1,3,3]+b p1', op: 'MaxPool', inputs: [f([3, 1, 6, 4]), f([4, 1, 3, 3]), f([4])],
+    build: ([x, w, b]) => o.maxPool(o.conv(x!, w!, { pads: [1, 1, 1, 1], bias: b! }), [2, 2]),
+    ref: ([x, w, b]) => R.maxPool2d(R.conv2d(x!, w!, b!, { pads: [1, 1, 1, 1] }), [2, 2], [2, 2]), order: 2,
   },
   {
     name: 'MaxPoolGrad 2x2 [2,3,4,6] (MaxPool input gradient)', op: 'MaxPoolGrad', inputs: [f([2, 3, 4, 6], 'distinct'), f([2, 3, 2, 3])],
