@@ -1060,9 +1060,6 @@ function lowerConvTransposeFlipped(ctx: LowerCtx, a: ConvAttrs & { outputPadding
   for (let oy = 0; oy < ho; oy++) for (let ox = 0; ox < wo; ox++) for (let u = 0; u < kh; u++) for (let q = 0; q < kw; q++) index.push(at(oy + u, ox + q));
   const t = (hint: string) => ctx.temp(`ctflip_${hint}`);
   const xf = zeroRowRows(ctx, v.inputs[0]!.shape, t, tile);
-  const [g, cols] = [t('gather'), t('cols')];
-  ctx.node('Gather', [xf, ctx.ints(index)], [g], { axis: 1 });
-  ctx.node('Reshape', [g, ctx.ints([n * ho * wo, kh * kw * c])], [cols]);
   // W [C, M, kh, kw] -> [(u, v, C), M] with W[c, m, kh-1-u, kw-1-v]: reverse the kernel positions, move them first.
   const [w2, wf, w3, wt, wm] = [t('w2'), t('wflip'), t('w3'), t('wt'), t('wmat')];
   ctx.node('Reshape', [ctx.inputs[1]!, ctx.ints([c * m, kh * kw])], [w2]);
@@ -1070,10 +1067,55 @@ function lowerConvTransposeFlipped(ctx: LowerCtx, a: ConvAttrs & { outputPadding
   ctx.node('Reshape', [wf, ctx.ints([c, m, kh * kw])], [w3]);
   ctx.node('Transpose', [w3], [wt], { perm: [2, 0, 1] });
   ctx.node('Reshape', [wt, ctx.ints([kh * kw * c, m])], [wm]);
-  const [y, yr] = [t('gemm'), t('out_nhwc')];
-  ctx.node('Gemm', ctx.inputs[2] ? [cols, wm, ctx.inputs[2]] : [cols, wm], [y]);
+  const yr = t('out_nhwc');
+  const y = gatherGemm(ctx, xf, [n, h * w + 1, c], index, kh * kw * c, wm, ctx.inputs[2], t);
   ctx.node('Reshape', [y, ctx.ints([n, ho, wo, m])], [yr]);
   ctx.node('Transpose', [yr], [ctx.output], { perm: [0, 3, 1, 2] });
+}
+
+/**
+ * Bytes of im2col matrix that one GEMM of `gatherGemm` reads at most. onnxruntime 1.30, the
+ * feature-net step, whose input gradient of conv2 gathers a 29 MB matrix: 4 MB chunks 18.8-20.5
+ * ms, 2 MB 19.2-20.4, 1 MB 20.2-21.7, unchunked 20.6-21.7 (four alternating runs).
+ */
+const CHUNK_BYTES = 4 << 20;
+
+/**
+ * In a lowering: cols @ B (+ bias) for the im2col matrix cols = rows of `src` ([N, R, C]: R rows of
+ * C floats per image) gathered by `index` (one image's receptive fields, rows of `width` floats),
+ * as one Gather and one GEMM per chunk of images and a Concat of the results: a chunk's matrix is
+ * still in cache when its GEMM reads it, where a whole one is written out to memory and read back
+ * (in the feature-net step, the Gather took 1.8-2.1 ms and the GEMM 2.4-2.6; chunked, 1.25 and
+ * 2.15 in all). Returns the name of the [N*L, M] result.
+ *
+ * Only the stride-1 ConvTranspose (a Conv's input gradient) gathers this way. Chunking a Conv's own
+ * matrix as well (forward and weight gradient, 14-26 MB, K = 288-1024) was no faster: feature net
+ * 19.5-22.1 against 19.1-20.0 ms with only the input gradient chunked, critic 59.2-61.4 against
+ * 59.1-59.8 ms, student 43.8-45.9 against 43.7-45.2 ms unchunked (alternating runs), so those
+ * keep one GEMM.
+ */
+function gatherGemm(
+  ctx: LowerCtx, src: string, [n, r, c]: readonly number[], index: readonly number[], width: number,
+  b: string, bias: string | undefined, t: (hint: string) => string,
+): string {
+  const per = Math.max(1, Math.min(n!, Math.floor(CHUNK_BYTES / (index.length * c! * 4))));
+  const flat = t('rows');
+  ctx.node('Reshape', [src, ctx.ints([n! * r!, c!])], [flat]);
+  const parts: string[] = [];
+  for (let first = 0; first < n!; first += per) {
+    const count = Math.min(per, n! - first);
+    const ix: number[] = [];
+    for (let i = first; i < first + count; i++) for (const j of index) ix.push(i * r! + j);
+    const [g, cols, y] = [t('gather'), t('cols'), t('gemm')];
+    ctx.node('Gather', [flat, ctx.ints(ix)], [g], { axis: 0 });
+    ctx.node('Reshape', [g, ctx.ints([(ix.length * c!) / width, width])], [cols]);
+    ctx.node('Gemm', bias ? [cols, b, bias] : [cols, b], [y]);
+    parts.push(y);
+  }
+  if (parts.length === 1) return parts[0]!;
+  const out = t('out');
+  ctx.node('Concat', parts, [out], { axis: 0 });
+  return out;
 }
 
 /** Whether MaxPool's windows are disjoint and tile x (stride = kernel, sides divisible). */

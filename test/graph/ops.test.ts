@@ -172,6 +172,20 @@ describe('Conv and ConvTranspose lowering', () => {
     expect(ops.filter((t) => t === 'Gemm')).toHaveLength(1);
   });
 
+  it('a stride-1 ConvTranspose whose matrix exceeds 4 MB gathers and multiplies it in chunks of images', async () => {
+    // 576 rows of 64 floats per image: 28 images per 4 MB chunk, so 40 images make two GEMMs.
+    const [xs, ws] = [[40, 64, 8, 8], [64, 16, 3, 3]];
+    const build = (g: Graph) => ({ y: o.convTranspose(g.input('x', xs), g.input('w', ws), { pads: [1, 1, 1, 1], bias: g.input('b', [16]) }) });
+    const ops = opsOf(build);
+    expect(ops.filter((t) => t === 'Gemm')).toHaveLength(2);
+    expect(ops).toContain('Concat');
+    const r = rng('chunked-flipped');
+    const feeds = { x: sample({ shape: xs }, r), w: sample({ shape: ws }, r), b: sample({ shape: [16] }, r) };
+    const g = new Graph();
+    const out = await runOrt(g, build(g), Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { t, dtype: 'float32' as const }])));
+    expect(fwdError(out.y!, R.convTranspose2d(feeds.x, feeds.w, feeds.b, { pads: [1, 1, 1, 1] }))).toBeLessThan(1e-5);
+  });
+
   it('small batches, few channels, large pads, dilation and kernels that are not multiples of the stride keep ConvTranspose', () => {
     const ct = (x: number[], w: number[], attrs: o.ConvOptions & { outputPadding?: number[] } = a) => opsOf((g) => ({ y: o.convTranspose(g.input('x', x), g.input('w', w), attrs) }));
     expect(ct([2, 16, 7, 7], [16, 16, 4, 4])).toEqual(['ConvTranspose']);
