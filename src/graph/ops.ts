@@ -802,18 +802,32 @@ function lowerConvFromCols(ctx: LowerCtx, v: Value): void {
   const w3 = ctx.temp('conv_w3');
   const wt = ctx.temp('conv_wt');
   const wm = ctx.temp('conv_wmat');
-  const y = ctx.temp('conv_gemm');
+  const yb = ctx.temp('conv_gemm');
   const yr = ctx.temp('conv_nhwc');
   // W [M, C, kh, kw] -> [M, kh*kw*C] (rows in the im2col column order) by moving one axis, which
   // onnxruntime transposes far faster than a general 4-D permutation; the GEMM reads it as B^T.
   ctx.node('Reshape', [ctx.inputs[1]!, ctx.ints([m, c, kh * kw])], [w3]);
   ctx.node('Transpose', [w3], [wt], { perm: [0, 2, 1] });
   ctx.node('Reshape', [wt, ctx.ints([m, kh * kw * c])], [wm]);
-  ctx.node('Gemm', ctx.inputs[2] ? [ctx.aux[0]!, wm, ctx.inputs[2]] : [ctx.aux[0]!, wm], [y], { transB: 1 });
+  gemmBias(ctx, [ctx.aux[0]!, wm], ctx.inputs[2], yb, { transB: 1 });
   const tile = colsPhase(auxInputs(v)[0]!);
-  if (tile) return fromPhases(ctx, y, v.shape, tile);
-  ctx.node('Reshape', [y, ctx.ints([-1, ho, wo, m])], [yr]);
+  if (tile) return fromPhases(ctx, yb, v.shape, tile);
+  ctx.node('Reshape', [yb, ctx.ints([-1, ho, wo, m])], [yr]);
   ctx.node('Transpose', [yr], [ctx.output], { perm: [0, 3, 1, 2] });
+}
+
+/**
+ * In a lowering: Gemm(a, b) + bias (a row vector, if any) into `out`, the bias as an Add after the
+ * Gemm rather than its C input: onnxruntime 1.30 first copies C into every row of the output, one
+ * short copy per row, and that cost more than an Add over the result (conv1 of the feature net,
+ * [50176, 9] x [9, 32]: 0.72-0.74 ms with C, 0.21 + 0.36-0.40 as Gemm and Add; its conv2,
+ * [12544, 288] x [288, 64]: 2.05-2.07 against 1.66-1.67 + 0.15). onnxruntime does not fuse them back.
+ */
+function gemmBias(ctx: LowerCtx, ab: readonly string[], bias: string | undefined, out: string, attrs: Record<string, number> = {}): void {
+  if (!bias) return ctx.node('Gemm', ab, [out], attrs);
+  const y = ctx.temp('gemm_nobias');
+  ctx.node('Gemm', ab, [y], attrs);
+  ctx.node('Add', [y, bias], [out]);
 }
 
 /**
@@ -969,14 +983,13 @@ function lowerConvTransposeSubpixel(ctx: LowerCtx, a: ConvAttrs & { outputPaddin
   ctx.node('Reshape', [ctx.inputs[1]!, ctx.ints([c, m, th, sh, tw, sw])], [w6]);
   ctx.node('Transpose', [w6], [wt], { perm: [2, 4, 0, 3, 5, 1] });
   ctx.node('Reshape', [wt, ctx.ints([th * tw * c, sh * sw * m])], [wm]);
-  const gemmIn = [cols, wm];
+  let bias: string | undefined;
   if (ctx.inputs[2]) {
-    const bias = t('bias');
+    bias = t('bias');
     ctx.node('Tile', [ctx.inputs[2], ctx.ints([sh * sw])], [bias]);
-    gemmIn.push(bias);
   }
   const [y, y3, pix, yt] = [t('gemm'), t('phases'), t('pixels'), t('nchw')];
-  ctx.node('Gemm', gemmIn, [y]);
+  gemmBias(ctx, [cols, wm], bias, y);
   // Rows (N, I, J) x columns (r, s, M) hold output pixel (s_h*I + r - pad_top, s_w*J + s - pad_left):
   // the Gather picks the kept pixels in row-major order, M floats at a time.
   const [pt, pl] = [a.pads[0]!, a.pads[1]!];
@@ -1109,7 +1122,7 @@ function gatherGemm(
     const [g, cols, y] = [t('gather'), t('cols'), t('gemm')];
     ctx.node('Gather', [flat, ctx.ints(ix)], [g], { axis: 0 });
     ctx.node('Reshape', [g, ctx.ints([(ix.length * c!) / width, width])], [cols]);
-    ctx.node('Gemm', bias ? [cols, b, bias] : [cols, b], [y]);
+    gemmBias(ctx, [cols, b], bias, y);
     parts.push(y);
   }
   if (parts.length === 1) return parts[0]!;
