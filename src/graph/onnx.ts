@@ -123,13 +123,14 @@ export function emitModel(g: Graph, opts: EmitOptions): EmittedModel {
   const aux = new Map<number, Value[]>();
   for (const id of needed) {
     const extra = auxInputs(g.nodes[id]!).filter((a) => needed.has(a.id));
-    if (extra.length) aux.set(id, extra);
+    if (extra.length) aux.set(id, extra.slice(0, 1)); // one matrix is enough
   }
   const constantIds = new Set(leaves.filter((v) => opts.bake?.has(String(v.attrs.name))).map((v) => v.id));
 
   const ctxFor = (v: Value, out: string): LowerCtx => ({
     inputs: v.inputs.map((i) => names.get(i.id)!),
     aux: (aux.get(v.id) ?? []).map((a) => names.get(a.id)!),
+    auxValues: aux.get(v.id) ?? [],
     isConstant: (i) => v.inputs[i]!.op === 'Constant' || constantIds.has(v.inputs[i]!.id),
     channelsLast: (i) => v.inputs[i]!.op === 'Conv' && aux.has(v.inputs[i]!.id),
     phases: (i) => {

@@ -47,8 +47,9 @@ export interface LowerCtx {
   temp(hint: string): string;
   /** Set when the batch dimension (of this size) is emitted as symbolic: shape constants must not pin it. */
   readonly dynamicBatch?: number;
-  /** Tensors the emitter found for this node to reuse (see `auxInputs`), by name. */
+  /** Tensors the emitter found for this node to reuse (see `auxInputs`), by name, and as values. */
   readonly aux: readonly string[];
+  readonly auxValues: readonly Value[];
   /** Whether input i is a constant (an initializer: baked weights or a graph constant). */
   isConstant(i: number): boolean;
   /** Whether input i comes out of a lowering that computes it channels-last (a Conv run as a GEMM). */
@@ -427,9 +428,9 @@ export const rules: { [K in Prim]: OpRule<K> } = {
       const dx = convTranspose(dy, w!, { strides: s, pads: p, dilations: d, outputPadding: op });
       // dW: cols(X)^T @ dY, in phase order when dY comes out of a MaxPool's gradient.
       const tile = pooledBy(dy, output);
-      const { dw, dyc } = convWeightGrad(x!, dy, attrs, [kh, kw], tile);
+      const { dw, dyc, db } = convWeightGrad(x!, dy, attrs, [kh, kw], tile, !!b);
       if (!b) return [dx, dw];
-      return [dx, dw, tile ? rowSum(dyc, x!.shape[0]!) : reduceSum(dy, [0, 2, 3], 0)];
+      return [dx, dw, db ?? (tile ? rowSum(dyc, x!.shape[0]!) : reduceSum(dy, [0, 2, 3], 0))];
     },
   },
   ConvTranspose: {
@@ -577,18 +578,29 @@ export const rules: { [K in Prim]: OpRule<K> } = {
  * needed NCHW (features_step 24.8-26.6 vs 29.2-32.5 ms then); with the pooling channels-last the
  * GEMM is faster (22.8-24.3 -> 21.2-23.5 ms, four alternating runs).
  */
-function convWeightGrad(x: Value, dy: Value, a: ConvAttrs, k: readonly [number, number], tile?: Tile): { dw: Value; dyc: Value } {
+function convWeightGrad(
+  x: Value, dy: Value, a: ConvAttrs, k: readonly [number, number], tile?: Tile, bias = false,
+): { dw: Value; dyc: Value; db?: Value } {
   const [n, c] = x.shape as [number, number, number, number];
   const [, m, ho, wo] = dy.shape as [number, number, number, number];
   const [kh, kw] = k;
   const dyc = tile ? phaseRows(dy, tile) : reshape(transpose(dy, [0, 2, 3, 1]), [n * ho * wo, m]); // [N*L, M]
-  const g = gemm(im2col(x, a, k, [ho, wo], tile), dyc, 1, 0); // [KK*C, M]: this orientation is the faster one in onnxruntime
+  // One input channel: the matrix carries a column of ones for the bias (see `im2col`), whose
+  // row of the product is the bias gradient.
+  const withOnes = bias && c === 1;
+  const cols = im2col(x, a, k, [ho, wo], tile, withOnes);
+  let g = gemm(cols, dyc, 1, 0); // [KK*C (+ ones), M]: this orientation is the faster one in onnxruntime
+  let db: Value | undefined;
+  if (withOnes) {
+    db = reshape(slice(g, [kh * kw * c, 0], [kh * kw * c + 1, m]), [m]);
+    g = slice(g, [0, 0], [kh * kw * c, m]);
+  }
   // [KK*C, M] -> [M, C, kh, kw] as a 2-D transpose and a move of one axis: onnxruntime has fast
   // kernels for both, and its general 4-D permutation was ~10x slower on these sizes. The 2-D
   // transpose is written in 3-D: onnxruntime would fuse a plain Gemm -> Transpose([1, 0]) into one
   // Gemm computing dY^T cols, the slower orientation (10.7 vs 8.5 ms for the critic's conv2).
   const gt = reshape(transpose(reshape(g, [1, kh * kw * c, m]), [0, 2, 1]), [m, kh * kw, c]);
-  return { dw: reshape(transpose(gt, [0, 2, 1]), [m, c, kh, kw]), dyc };
+  return { dw: reshape(transpose(gt, [0, 2, 1]), [m, c, kh, kw]), dyc, db };
 }
 
 /**
@@ -627,6 +639,8 @@ const colsKey = (a: ConvAttrs, k: readonly number[]) => `${a.strides}|${a.pads}|
 const phaseOfCols = new WeakMap<Value, Tile>();
 /** The window of an im2col matrix whose rows are in phase order (see `im2col`), else undefined. */
 export const colsPhase = (cols: Value): Tile | undefined => phaseOfCols.get(cols);
+/** im2col matrices with a bias column (see `im2col`), with the width of the rows it was gathered in. */
+const onesOfCols = new WeakMap<Value, number>();
 
 /**
  * The row of padded position (py, px) (padding `pt` on top, `pl` on the left) among an image's
@@ -678,8 +692,8 @@ function zeroRowRows(ctx: LowerCtx, [n, c, h, w]: readonly number[], t: (hint: s
  * images (onnxruntime: the feature net's first pooling, forward and gradient, 2.3-2.5 against
  * 3.0-3.5 ms in the interleaved channels-last form).
  */
-export function im2col(x: Value, a: ConvAttrs, k: readonly [number, number], out: readonly [number, number], tile?: Tile): Value {
-  const key = tile ? `${colsKey(a, k)}|phases ${tile}` : colsKey(a, k);
+export function im2col(x: Value, a: ConvAttrs, k: readonly [number, number], out: readonly [number, number], tile?: Tile, ones = false): Value {
+  const key = `${colsKey(a, k)}${tile ? `|phases ${tile}` : ''}${ones ? '|ones' : ''}`;
   const hit = colsIndex.get(x)?.get(key);
   if (hit) return hit;
   const [n, c, h, w] = x.shape as [number, number, number, number];
@@ -706,7 +720,7 @@ export function im2col(x: Value, a: ConvAttrs, k: readonly [number, number], out
       ? (py: number, px: number) => ((py * wp + px) % kw) * perCopy + Math.floor((py * wp + px) / kw)
       : paddedRow(h, w, pt, pl);
   const step = pairs ? 2 : runs ? kw : 1;
-  const index: number[] = [];
+  let index: number[] = [];
   for (const [oy, ox] of outputOrder(ho, wo, tile)) {
     for (let ky = 0; ky < kh; ky++) {
       for (let kx = 0; kx < kw; kx += step) index.push(at(oy * s[0] + ky * d[0], ox * s[1] + kx * d[1]));
@@ -725,11 +739,26 @@ export function im2col(x: Value, a: ConvAttrs, k: readonly [number, number], out
     const rows = reshape(nhwc, [n, h * w, c]);
     source = pt + pl + pb + pr > 0 ? concat([rows, x.graph.constant(new Float32Array(n * c), [n, 1, c])], 1) : rows; // [N, H*W (+1), C]
   }
+  // With `ones`, each receptive field gains one more source row, [1, 0, ...], a row appended to
+  // every image: the matrix's last `rowWidth` columns are a column of ones and zeros, so one GEMM
+  // adds a bias (forward) and sums the output gradient (the bias gradient). For one input channel
+  // the rows are 1-3 floats, so this costs a little GEMM width where a separate Add and a sum over
+  // the whole output cost passes over memory.
+  const rowWidth = source.shape[2]!;
+  if (ones) {
+    const r = source.shape[1]!;
+    const unit = new Float32Array(n * rowWidth);
+    for (let i = 0; i < n; i++) unit[i * rowWidth] = 1;
+    source = concat([source, x.graph.constant(unit, [n, 1, rowWidth])], 1);
+    const field = index.length / (ho * wo);
+    index = index.flatMap((row, i) => ((i + 1) % field === 0 ? [row, r] : [row]));
+  }
   const taps = x.graph.constant(index, [index.length], 'int64');
-  const cols = reshape(gather(source, taps, 1), [n * ho * wo, kh * kw * c]);
+  const cols = reshape(gather(source, taps, 1), [n * ho * wo, kh * kw * c + (ones ? rowWidth : 0)]);
   if (!colsIndex.has(x)) colsIndex.set(x, new Map());
   colsIndex.get(x)!.set(key, cols);
   if (tile) phaseOfCols.set(cols, tile);
+  if (ones) onesOfCols.set(cols, rowWidth);
   return cols;
 }
 
@@ -746,11 +775,10 @@ function outputOrder(ho: number, wo: number, tile?: Tile): [number, number][] {
   return at;
 }
 
-/** The im2col matrix of X for these convolution attributes (in either row order), if something built one. */
-export function colsOf(x: Value, a: ConvAttrs, k: readonly number[]): Value | undefined {
+/** The im2col matrices of X for these convolution attributes that something built (any row order, with or without a bias column). */
+export function colsOf(x: Value, a: ConvAttrs, k: readonly number[]): Value[] {
   const key = colsKey(a, k);
-  for (const [k2, cols] of colsIndex.get(x) ?? []) if (k2 === key || k2.startsWith(`${key}|phases `)) return cols;
-  return undefined;
+  return [...(colsIndex.get(x) ?? [])].filter(([k2]) => k2 === key || k2.startsWith(`${key}|`)).map(([, cols]) => cols);
 }
 
 /**
@@ -760,8 +788,7 @@ export function colsOf(x: Value, a: ConvAttrs, k: readonly number[]): Value | un
  */
 export function auxInputs(v: Value): Value[] {
   if (v.op !== 'Conv') return [];
-  const cols = colsOf(v.inputs[0]!, v.attrs as unknown as ConvAttrs, v.inputs[1]!.shape.slice(2));
-  return cols ? [cols] : [];
+  return colsOf(v.inputs[0]!, v.attrs as unknown as ConvAttrs, v.inputs[1]!.shape.slice(2));
 }
 
 /**
@@ -777,14 +804,12 @@ export function sharedWeightCols(convs: readonly Value[], has: (cols: Value) => 
   const key = (v: Value) => colsKey(attrsOf(v), v.inputs[1]!.shape.slice(2));
   const withCols = new Set<string>(); // `${weight id}|${attributes}`
   for (const v of convs) {
-    const c = v.op === 'Conv' ? colsOf(v.inputs[0]!, attrsOf(v), v.inputs[1]!.shape.slice(2)) : undefined;
-    if (c && has(c)) withCols.add(`${v.inputs[1]!.id}|${key(v)}`);
+    if (v.op === 'Conv' && colsOf(v.inputs[0]!, attrsOf(v), v.inputs[1]!.shape.slice(2)).some(has)) withCols.add(`${v.inputs[1]!.id}|${key(v)}`);
   }
   const built: Value[] = [];
   for (const v of convs) {
     if (v.op !== 'Conv' || !withCols.has(`${v.inputs[1]!.id}|${key(v)}`)) continue;
-    const c = colsOf(v.inputs[0]!, attrsOf(v), v.inputs[1]!.shape.slice(2));
-    if (c && has(c)) continue;
+    if (colsOf(v.inputs[0]!, attrsOf(v), v.inputs[1]!.shape.slice(2)).some(has)) continue;
     const [, , kh, kw] = v.inputs[1]!.shape as [number, number, number, number];
     built.push(im2col(v.inputs[0]!, attrsOf(v), [kh, kw], [v.shape[2]!, v.shape[3]!]));
   }
@@ -809,8 +834,27 @@ function lowerConvFromCols(ctx: LowerCtx, v: Value): void {
   ctx.node('Reshape', [ctx.inputs[1]!, ctx.ints([m, c, kh * kw])], [w3]);
   ctx.node('Transpose', [w3], [wt], { perm: [0, 2, 1] });
   ctx.node('Reshape', [wt, ctx.ints([m, kh * kw * c])], [wm]);
-  gemmBias(ctx, [ctx.aux[0]!, wm], ctx.inputs[2], yb, { transB: 1 });
-  const tile = colsPhase(auxInputs(v)[0]!);
+  const cols = ctx.auxValues[0]!;
+  const ones = onesOfCols.get(cols);
+  if (ones) {
+    // The matrix's bias column: W gains the bias (or zeros) and ones - 1 zero columns.
+    const parts = [wm];
+    if (ctx.inputs[2]) {
+      parts.push(ctx.temp('conv_bias_col'));
+      ctx.node('Reshape', [ctx.inputs[2], ctx.ints([m, 1])], [parts[1]!]);
+    }
+    const zeroCols = ones - (ctx.inputs[2] ? 1 : 0);
+    if (zeroCols > 0) {
+      parts.push(ctx.temp('conv_zero_cols'));
+      ctx.node('Reshape', [ctx.floats(new Array(m * zeroCols).fill(0)), ctx.ints([m, zeroCols])], [parts.at(-1)!]);
+    }
+    const wa = ctx.temp('conv_waug');
+    ctx.node('Concat', parts, [wa], { axis: 1 });
+    ctx.node('Gemm', [ctx.aux[0]!, wa], [yb], { transB: 1 });
+  } else {
+    gemmBias(ctx, [ctx.aux[0]!, wm], ctx.inputs[2], yb, { transB: 1 });
+  }
+  const tile = colsPhase(cols);
   if (tile) return fromPhases(ctx, yb, v.shape, tile);
   ctx.node('Reshape', [yb, ctx.ints([-1, ho, wo, m])], [yr]);
   ctx.node('Transpose', [yr], [ctx.output], { perm: [0, 3, 1, 2] });

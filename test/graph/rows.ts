@@ -432,6 +432,12 @@ export const rows: Row[] = [
     ref: ([x, w, b]) => R.maxPool2d(R.conv2d(x!, w!, b!, { pads: [1, 1, 1, 1] }), [2, 2], [2, 2]), order: 1,
   },
   {
+    // One input channel, dilated: single-pixel rows, and a bias column of one float (see im2col).
+    name: 'Conv one channel dilation 2 +b [8,1,7,7]*[4,1,3,3] p2', op: 'Conv', inputs: [f([8, 1, 7, 7]), f([4, 1, 3, 3]), f([4])],
+    build: ([x, w, b]) => o.conv(x!, w!, { pads: [2, 2, 2, 2], dilations: [2, 2], bias: b! }),
+    ref: ([x, w, b]) => R.conv2d(x!, w!, b!, { pads: [2, 2, 2, 2], dilations: [2, 2] }), order: 2,
+  },
+  {
     // One input channel (window rows gathered from shifted copies), rows in phase order.
     name: 'MaxPool 2x2 s2 after a one-channel GEMM Conv [3,1,6,4]*[4,1,3,3]+b p1', op: 'MaxPool', inputs: [f([3, 1, 6, 4]), f([4, 1, 3, 3]), f([4])],
     build: ([x, w, b]) => o.maxPool(o.conv(x!, w!, { pads: [1, 1, 1, 1], bias: b! }), [2, 2]),
