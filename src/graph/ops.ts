@@ -605,16 +605,17 @@ function convWeightGrad(
 
 /**
  * cols^T @ dY ([rows, K] and [rows, M] -> [K, M]), the orientation onnxruntime runs faster. With a
- * small product (K*M <= 32768 floats), as a batch of SPLIT products over slices of the rows and
- * their sum: onnxruntime's Gemm spreads its threads over the product, which then leaves one of
- * them idle, and over the batch of a MatMul instead (isolated, [50176, 12]^T [50176, 32]: 0.62 ->
- * 0.35 ms; [12544, 288]^T [12544, 64]: 2.45 -> 2.21; [6272, 1024]^T [6272, 128]: 7.15 -> 7.6, so
- * larger products stay one Gemm).
+ * small product (K*M <= 32768 floats), as a batch of 4 products over slices of the rows and their
+ * sum: onnxruntime's Gemm spreads its threads over the product, which leaves one of them idle
+ * when it is small, and a MatMul over its batch. Isolated, 2 threads: [50176, 12]^T [50176, 32]
+ * 0.62-0.64 -> 0.36-0.37 ms; [12544, 288]^T [12544, 64] 2.40-2.45 -> 2.10-2.16; [9408, 512]^T
+ * [9408, 64] 3.09-3.17 -> 2.71-2.79; [6272, 1024]^T [6272, 128] 7.10 -> 7.27-7.29, which stays one
+ * Gemm (batches of 2 and 8 ran as fast as 4 on the small ones).
  */
 function colsTimes(cols: Value, dyc: Value): Value {
   const [rows, k] = cols.shape as [number, number];
   const m = dyc.shape[1]!;
-  const split = [8, 4, 2].find((s) => rows % s === 0);
+  const split = [4, 2].find((s) => rows % s === 0);
   if (k * m > 32768 || !split) return gemm(cols, dyc, 1, 0);
   const parts = matmul(transpose(reshape(cols, [split, rows / split, k]), [0, 2, 1]), reshape(dyc, [split, rows / split, m]));
   return reduceSum(parts, [0], 0);
