@@ -607,7 +607,7 @@ function convWeightGrad(
  * cols^T @ dY ([rows, K] and [rows, M] -> [K, M]), the orientation onnxruntime runs faster. With a
  * small product (K*M <= 32768 floats), as a batch of 4 products over slices of the rows and their
  * sum: onnxruntime's Gemm spreads its threads over the product, which leaves one of them idle
- * when it is small, and a MatMul over its batch. Isolated, 2 threads: [50176, 12]^T [50176, 32]
+ * when the product is small, where a MatMul spreads them over its batch. Isolated, 2 threads: [50176, 12]^T [50176, 32]
  * 0.62-0.64 -> 0.36-0.37 ms; [12544, 288]^T [12544, 64] 2.40-2.45 -> 2.10-2.16; [9408, 512]^T
  * [9408, 64] 3.09-3.17 -> 2.71-2.79; [6272, 1024]^T [6272, 128] 7.10 -> 7.27-7.29, which stays one
  * Gemm (batches of 2 and 8 ran as fast as 4 on the small ones).
@@ -704,9 +704,9 @@ function zeroRowRows(ctx: LowerCtx, [n, c, h, w]: readonly number[], t: (hint: s
  * user (weight gradients, the forward convolution's lowering) shares it.
  *
  * Rows are in (n, y, x) order, or with `tile` [kh, kw] (a pooling window that tiles the output)
- * in phase order (n, y mod kh, x mod kw, y div kh, x div kw): the convolution's output as
- * [N, kh*kw, Ho/kh * Wo/kw * M] then has each window's elements kh*kw long runs apart, so the
- * MaxPool after it is one ReduceMax over axis 1 and its gradient's masks broadcast over whole
+ * in phase order (n, y mod kh, x mod kw, y div kh, x div kw): the convolution's output viewed as
+ * [N, kh*kw, Ho/kh * Wo/kw * M] then holds each window's kh*kw values one phase block apart, so
+ * the MaxPool after it is one ReduceMax over axis 1 and its gradient's masks broadcast over whole
  * images (onnxruntime: the feature net's first pooling, forward and gradient, 2.3-2.5 against
  * 3.0-3.5 ms in the interleaved channels-last form).
  */
