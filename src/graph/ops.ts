@@ -843,46 +843,36 @@ function lowerConvFromCols(ctx: LowerCtx, v: Value): void {
   const [m, c, kh, kw] = v.inputs[1]!.shape as [number, number, number, number];
   const [, , ho, wo] = v.shape as [number, number, number, number];
   const w3 = ctx.temp('conv_w3');
-  const wt = ctx.temp('conv_wt');
   const wm = ctx.temp('conv_wmat');
   const yb = ctx.temp('conv_gemm');
   const yr = ctx.temp('conv_nhwc');
   const cols = ctx.auxValues[0]!;
+  // W [M, C, kh, kw] -> [(kh, kw, C), M] (rows in the im2col column order) as a 2-D transpose and
+  // a move of rows of M floats, both fast in onnxruntime, where moving C past kh*kw in
+  // [M, C, kh*kw] copied single floats (the critic's conv2: 0.33 ms).
+  const [w2, wc, wr] = [ctx.temp('conv_w2'), ctx.temp('conv_wcols'), ctx.temp('conv_wrows')];
+  ctx.node('Reshape', [ctx.inputs[1]!, ctx.ints([1, m, c * kh * kw])], [w2]);
+  ctx.node('Transpose', [w2], [wc], { perm: [0, 2, 1] });
+  ctx.node('Reshape', [wc, ctx.ints([c, kh * kw, m])], [w3]);
+  if (c > 1) ctx.node('Transpose', [w3], [wr], { perm: [1, 0, 2] });
+  ctx.node('Reshape', [c > 1 ? wr : w3, ctx.ints([kh * kw * c, m])], [wm]);
   const ones = onesOfCols.get(cols);
-  if (ones || c === 1) {
-    // W [M, C, kh, kw] -> [M, kh*kw*C] (rows in the im2col column order; one channel: as it is);
-    // the GEMM reads it as B^T.
-    ctx.node('Reshape', [ctx.inputs[1]!, ctx.ints([m, c, kh * kw])], [w3]);
-    if (c > 1) ctx.node('Transpose', [w3], [wt], { perm: [0, 2, 1] });
-    ctx.node('Reshape', [c > 1 ? wt : w3, ctx.ints([m, kh * kw * c])], [wm]);
-  }
   if (ones) {
-    // The matrix's bias column: W gains the bias (or zeros) and ones - 1 zero columns.
+    // The matrix's bias column: W gains the bias (or zeros) as a row, and ones - 1 zero rows.
     const parts = [wm];
     if (ctx.inputs[2]) {
-      parts.push(ctx.temp('conv_bias_col'));
-      ctx.node('Reshape', [ctx.inputs[2], ctx.ints([m, 1])], [parts[1]!]);
+      parts.push(ctx.temp('conv_bias_row'));
+      ctx.node('Reshape', [ctx.inputs[2], ctx.ints([1, m])], [parts[1]!]);
     }
-    const zeroCols = ones - (ctx.inputs[2] ? 1 : 0);
-    if (zeroCols > 0) {
-      parts.push(ctx.temp('conv_zero_cols'));
-      ctx.node('Reshape', [ctx.floats(new Array(m * zeroCols).fill(0)), ctx.ints([m, zeroCols])], [parts.at(-1)!]);
+    const zeroRows = ones - (ctx.inputs[2] ? 1 : 0);
+    if (zeroRows > 0) {
+      parts.push(ctx.temp('conv_zero_rows'));
+      ctx.node('Reshape', [ctx.floats(new Array(m * zeroRows).fill(0)), ctx.ints([zeroRows, m])], [parts.at(-1)!]);
     }
     const wa = ctx.temp('conv_waug');
-    ctx.node('Concat', parts, [wa], { axis: 1 });
-    ctx.node('Gemm', [ctx.aux[0]!, wa], [yb], { transB: 1 });
-  } else if (c === 1) {
-    gemmBias(ctx, [ctx.aux[0]!, wm], ctx.inputs[2], yb, { transB: 1 });
+    ctx.node('Concat', parts, [wa], { axis: 0 });
+    ctx.node('Gemm', [ctx.aux[0]!, wa], [yb]);
   } else {
-    // W [M, C, kh, kw] -> [(kh, kw, C), M] (rows in the im2col column order) as a 2-D transpose
-    // and a move of rows of M floats, both fast in onnxruntime, where moving C past kh*kw in
-    // [M, C, kh*kw] copied single floats (the critic's conv2: 0.33 ms).
-    const [w2, wc, wr] = [ctx.temp('conv_w2'), ctx.temp('conv_wcols'), ctx.temp('conv_wrows')];
-    ctx.node('Reshape', [ctx.inputs[1]!, ctx.ints([1, m, c * kh * kw])], [w2]);
-    ctx.node('Transpose', [w2], [wc], { perm: [0, 2, 1] });
-    ctx.node('Reshape', [wc, ctx.ints([c, kh * kw, m])], [w3]);
-    ctx.node('Transpose', [w3], [wr], { perm: [1, 0, 2] });
-    ctx.node('Reshape', [wr, ctx.ints([kh * kw * c, m])], [wm]);
     gemmBias(ctx, [ctx.aux[0]!, wm], ctx.inputs[2], yb);
   }
   const tile = colsPhase(cols);
