@@ -653,12 +653,14 @@ function rowSum(rows: Value, n: number): Value {
 
 const colsIndex = new WeakMap<Value, Map<string, Value>>();
 const colsKey = (a: ConvAttrs, k: readonly number[]) => `${a.strides}|${a.pads}|${a.dilations}|${k}`;
-/** im2col matrices whose rows are in phase order, with their window. */
-const phaseOfCols = new WeakMap<Value, Tile>();
+/**
+ * How an im2col matrix's rows and columns are laid out beyond the plain form (see `im2col`): the
+ * window of its phase order, and the width of the source rows behind its bias column.
+ */
+interface ColsForm { tile?: Tile; ones?: number }
+const formOfCols = new WeakMap<Value, ColsForm>();
 /** The window of an im2col matrix whose rows are in phase order (see `im2col`), else undefined. */
-export const colsPhase = (cols: Value): Tile | undefined => phaseOfCols.get(cols);
-/** im2col matrices with a bias column (see `im2col`), with the width of the rows it was gathered in. */
-const onesOfCols = new WeakMap<Value, number>();
+export const colsPhase = (cols: Value): Tile | undefined => formOfCols.get(cols)?.tile;
 
 /**
  * The row of padded position (py, px) (padding `pt` on top, `pl` on the left) among an image's
@@ -775,8 +777,7 @@ export function im2col(x: Value, a: ConvAttrs, k: readonly [number, number], out
   const cols = reshape(gather(source, taps, 1), [n * ho * wo, kh * kw * c + (ones ? rowWidth : 0)]);
   if (!colsIndex.has(x)) colsIndex.set(x, new Map());
   colsIndex.get(x)!.set(key, cols);
-  if (tile) phaseOfCols.set(cols, tile);
-  if (ones) onesOfCols.set(cols, rowWidth);
+  formOfCols.set(cols, { tile, ones: ones ? rowWidth : undefined });
   return cols;
 }
 
@@ -856,7 +857,7 @@ function lowerConvFromCols(ctx: LowerCtx, v: Value): void {
   ctx.node('Reshape', [wc, ctx.ints([c, kh * kw, m])], [w3]);
   if (c > 1) ctx.node('Transpose', [w3], [wr], { perm: [1, 0, 2] });
   ctx.node('Reshape', [c > 1 ? wr : w3, ctx.ints([kh * kw * c, m])], [wm]);
-  const ones = onesOfCols.get(cols);
+  const ones = formOfCols.get(cols)?.ones;
   if (ones) {
     // The matrix's bias column: W gains the bias (or zeros) as a row, and ones - 1 zero rows.
     const parts = [wm];
