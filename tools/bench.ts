@@ -2,7 +2,8 @@
 // timed steps after warm-up; side by side with PyTorch (tools/bench_torch.py) where Debian's
 // python3-torch is installed. Writes results/bench/latest.json.
 
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
@@ -27,6 +28,10 @@ Options:
   --steps N       timed runs per case (default 50; a run is one step, or the student's
                   --student-steps-per-run steps, or one inference)
   --warmup N      untimed runs first (default 10)
+  --rounds N      split each case's timed runs into N rounds, alternating with PyTorch's
+                  rounds of the same case (default 1: per case, our runs and then
+                  PyTorch's, so both sides are timed within seconds of each other); each
+                  round starts with the warm-up runs
   --cases a,b     only these cases
   --student-steps-per-run N
                   student steps per onnxruntime run (default ${STUDENT_STEPS_PER_RUN}, as npm run train
@@ -47,7 +52,7 @@ process.on('uncaughtException', (err) => {
 
 const { values: args } = parseArgs({
   options: {
-    threads: { type: 'string' }, steps: { type: 'string', default: '50' }, warmup: { type: 'string', default: '10' },
+    threads: { type: 'string' }, steps: { type: 'string', default: '50' }, warmup: { type: 'string', default: '10' }, rounds: { type: 'string', default: '1' },
     cases: { type: 'string' }, 'student-steps-per-run': { type: 'string' }, 'no-torch': { type: 'boolean', default: false }, profile: { type: 'string' },
     out: { type: 'string', default: 'results/bench/latest.json' }, help: { type: 'boolean', short: 'h', default: false },
   },
@@ -66,6 +71,11 @@ const threads = int(args.threads, 'threads', cpus().length);
 const steps = int(args.steps, 'steps', 50);
 const studentStepsPerRun = int(args['student-steps-per-run'], 'student-steps-per-run', STUDENT_STEPS_PER_RUN);
 const warmup = int(args.warmup, 'warmup', 10);
+const rounds = Math.min(int(args.rounds, 'rounds', 1), steps);
+// Between the two sides' rounds: long enough for the other process's worker threads to stop
+// spinning and sleep, so neither side is timed next to the other's busy-waiting threads.
+const PAUSE_MS = 300;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const selected = (args.cases?.split(',') ?? [...CASES]) as CaseName[];
 for (const c of selected) if (!CASES.includes(c)) throw new Error(`unknown case '${c}'; valid cases: ${CASES.join(', ')}`);
 
@@ -79,17 +89,17 @@ const oneHot = (n: number, k: number) => {
   return out;
 };
 if (args.profile) makeDirs(args.profile);
-const opts = (name: string) => ({ threads, profilePrefix: args.profile ? `${args.profile}/${name}` : undefined });
+const opts = (label: string) => ({ threads, profilePrefix: args.profile ? `${args.profile}/${label}` : undefined });
 
 /** `run` takes `perRun` steps (or inferences). */
 interface Timed { run: () => Promise<unknown>; perRun: number; nodes: number; end: () => Promise<void>; release: () => Promise<void> }
 
-async function stepCase(name: string, build: (g: Graph) => StepGraph, feeds: Record<string, Float32Array | number>, stepsPerRun = 1): Promise<Timed> {
+async function stepCase(label: string, build: (g: Graph) => StepGraph, feeds: Record<string, Float32Array | number>, stepsPerRun = 1): Promise<Timed> {
   const g = new Graph();
   const step = build(g);
   const store = new TensorStore();
   store.declare(g, 0);
-  const runner = await StepRunner.create(step, store, { ...opts(name), stepsPerRun });
+  const runner = await StepRunner.create(step, store, { ...opts(label), stepsPerRun });
   const tensors = Object.fromEntries(
     Object.entries(feeds).map(([k, v]) => {
       const inp = step.inputs.find((i) => i.name === k)!;
@@ -103,8 +113,8 @@ async function stepCase(name: string, build: (g: Graph) => StepGraph, feeds: Rec
   };
 }
 
-async function inferCase(name: string, model: EmittedModel, feeds: Record<string, Float32Array>): Promise<Timed> {
-  const session = await createSession(model.bytes, opts(name));
+async function inferCase(label: string, model: EmittedModel, feeds: Record<string, Float32Array>): Promise<Timed> {
+  const session = await createSession(model.bytes, opts(label));
   const tensors = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, new ort.Tensor('float32', v, model.inputs.find((i) => i.name === k)!.shape)]));
   return { run: () => session.run(tensors), perRun: 1, nodes: model.nodeCount, end: async () => void session.endProfiling(), release: () => session.release() };
 }
@@ -121,32 +131,34 @@ const T = teacher.referenceTeacher;
 const S = student.referenceStudent;
 const tt = teacher.referenceTraining;
 
-async function makeCase(name: CaseName): Promise<Timed> {
+/** `round` names the profile file when there are several rounds. */
+async function makeCase(name: CaseName, round: number): Promise<Timed> {
+  const label = rounds > 1 ? `${name}_round${round + 1}` : name;
   switch (name) {
     case 'critic_step':
-      return stepCase(name, (g) => teacher.buildCriticStep(g, T, tt), {
+      return stepCase(label, (g) => teacher.buildCriticStep(g, T, tt), {
         real: images(B), fake: rand(B * 784, () => rng.uniform() * 2 - 1), eps: rand(B, () => rng.uniform()), lr: 1e-4,
       });
     case 'generator_step':
-      return stepCase(name, (g) => teacher.buildGeneratorStep(g, T, tt), { z: rand(B * T.zDim, () => rng.normal()), lr: 1e-4 });
+      return stepCase(label, (g) => teacher.buildGeneratorStep(g, T, tt), { z: rand(B * T.zDim, () => rng.normal()), lr: 1e-4 });
     case 'student_step':
-      return stepCase(name, (g) => student.buildStudentStep(g, S, student.referenceStudentLoss, B), {
+      return stepCase(label, (g) => student.buildStudentStep(g, S, student.referenceStudentLoss, B), {
         x: images(B), task: oneHot(B, S.tasks), view1: images(B), view2: images(B), noise: rand(B * S.zDim, () => rng.normal()), lr: 1e-3,
       }, studentStepsPerRun);
     case 'features_step':
-      return stepCase(name, (g) => buildFeatureStep(g, B), { x: images(B), labels: oneHot(B, 20), lr: 1e-3 });
+      return stepCase(label, (g) => buildFeatureStep(g, B), { x: images(B), labels: oneHot(B, 20), lr: 1e-3 });
     case 'generator_b1':
     case 'generator_b64': {
       const n = name === 'generator_b1' ? 1 : B;
       const w = weightsFor((g) => teacher.generatorParams(g, T));
       const baked = teacher.normalizedGeneratorWeights(T, (k) => w.get(k)!);
-      return inferCase(name, teacher.emitGeneratorInference(T, n, baked), { z: rand(n * T.zDim, () => rng.normal()) });
+      return inferCase(label, teacher.emitGeneratorInference(T, n, baked), { z: rand(n * T.zDim, () => rng.normal()) });
     }
     case 'decoder_b1':
     case 'decoder_b64': {
       const n = name === 'decoder_b1' ? 1 : B;
       const w = weightsFor((g) => student.decoderParams(g, S));
-      return inferCase(name, student.emitDecoderInference(S, n, w), { z: rand(n * S.zDim, () => rng.normal()), task: oneHot(n, S.tasks) });
+      return inferCase(label, student.emitDecoderInference(S, n, w), { z: rand(n * S.zDim, () => rng.normal()), task: oneHot(n, S.tasks) });
     }
   }
 }
@@ -156,38 +168,78 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
-function torchTimes(): Record<string, number> | null {
-  if (args['no-torch']) return null;
-  const probe = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' });
-  if (probe.status !== 0) {
-    console.error('PyTorch not found (/usr/bin/python3 -c "import torch" failed): pytorch_ms will be null. Install Debian\'s python3-torch and libopenblas0-openmp to compare.');
-    return null;
+/** The PyTorch side: tools/bench_torch.py --serve, one process for the whole bench. */
+class TorchSide {
+  private constructor(private readonly child: ChildProcess, private readonly lines: AsyncIterator<string>) {}
+
+  static async start(): Promise<TorchSide | null> {
+    if (args['no-torch']) return null;
+    const probe = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' });
+    if (probe.status !== 0) {
+      console.error('PyTorch not found (/usr/bin/python3 -c "import torch" failed): pytorch_ms will be null. Install Debian\'s python3-torch and libopenblas0-openmp to compare.');
+      return null;
+    }
+    console.error('starting the PyTorch side (tools/bench_torch.py --serve)...');
+    const child = spawn('/usr/bin/python3', ['tools/bench_torch.py', '--serve', '--threads', String(threads)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const side = new TorchSide(child, createInterface({ input: child.stdout! })[Symbol.asyncIterator]());
+    await side.reply();
+    return side;
   }
-  console.error('running the PyTorch side (tools/bench_torch.py)...');
-  const out = execFileSync('/usr/bin/python3', ['tools/bench_torch.py', '--threads', String(threads), '--steps', String(steps), '--warmup', String(warmup), '--cases', selected.join(',')], {
-    encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return (JSON.parse(out.trim().split('\n').pop()!) as { cases: Record<string, number> }).cases;
+
+  private async reply(): Promise<Record<string, unknown>> {
+    const next = await this.lines.next();
+    if (next.done) throw new Error(`the PyTorch side (tools/bench_torch.py) exited (code ${this.child.exitCode}); its error is above. Run with --no-torch to time our side alone.`);
+    const msg = JSON.parse(next.value) as Record<string, unknown>;
+    if (typeof msg.error === 'string') throw new Error(`PyTorch side: ${msg.error}`);
+    return msg;
+  }
+
+  async times(name: CaseName, warm: number, n: number): Promise<number[]> {
+    this.child.stdin!.write(`run ${name} ${warm} ${n}\n`);
+    return (await this.reply()).times as number[];
+  }
+
+  close(): void {
+    this.child.stdin!.end('quit\n');
+  }
 }
 
+const torch = await TorchSide.start();
 const ours: Record<string, { ms: number; nodes: number }> = {};
+const theirs: Record<string, number> = {};
 for (const name of selected) {
-  const c = await makeCase(name);
-  for (let i = 0; i < warmup; i++) await c.run();
   const times: number[] = [];
-  for (let i = 0; i < steps; i++) {
-    const t0 = performance.now();
-    await c.run();
-    times.push((performance.now() - t0) / c.perRun);
+  const torchTimes: number[] = [];
+  let nodes = 0;
+  let perRun = 1;
+  for (let r = 0; r < rounds; r++) {
+    // steps spread over the rounds; each side warms up before its round (caches, threads), and
+    // our session is released before PyTorch's round so that its threads are not the neighbours
+    const n = Math.floor((steps * (r + 1)) / rounds) - Math.floor((steps * r) / rounds);
+    const c = await makeCase(name, r);
+    ({ nodes, perRun } = c);
+    for (let i = 0; i < warmup; i++) await c.run();
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now();
+      await c.run();
+      times.push((performance.now() - t0) / c.perRun);
+    }
+    if (args.profile) await c.end(); // flushes the profile file
+    await c.release();
+    if (torch) {
+      await sleep(PAUSE_MS);
+      torchTimes.push(...(await torch.times(name, warmup, n)));
+      await sleep(PAUSE_MS);
+    }
   }
-  ours[name] = { ms: median(times), nodes: c.nodes };
-  if (args.profile) await c.end(); // flushes the profile file
-  await c.release(); // its threads and memory are not the next case's neighbours
-  process.stderr.write(`${name}: ${ours[name]!.ms.toFixed(2)} ms (${c.nodes} ONNX nodes${c.perRun > 1 ? `, ${c.perRun} steps per run` : ''})\n`);
+  ours[name] = { ms: median(times), nodes };
+  if (torch) theirs[name] = median(torchTimes);
+  const pt = torch ? `; PyTorch ${theirs[name]!.toFixed(2)} ms (min ${Math.min(...torchTimes).toFixed(2)})` : '';
+  process.stderr.write(`${name}: ${ours[name]!.ms.toFixed(2)} ms (min ${Math.min(...times).toFixed(2)}; ${nodes} ONNX nodes${perRun > 1 ? `, ${perRun} steps per run` : ''})${pt}\n`);
 }
-const torch = torchTimes();
+torch?.close();
 const cases = selected.map((name) => {
-  const pt = torch?.[name] ?? null;
+  const pt = theirs[name] ?? null;
   const ms = ours[name]!.ms;
   return { name, ms: round(ms), pytorch_ms: pt === null ? null : round(pt), ratio: pt === null ? null : round(ms / pt), nodes: ours[name]!.nodes };
 });
@@ -195,10 +247,10 @@ function round(x: number): number {
   return Math.round(x * 1000) / 1000;
 }
 const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, onnxruntime-node ${ort.env.versions.common}${process.env.GLIBC_TUNABLES ? `, GLIBC_TUNABLES=${process.env.GLIBC_TUNABLES}` : ''}`;
-const result = { cases, threads, machine, steps, warmup, student_steps_per_run: studentStepsPerRun };
+const result = { cases, threads, machine, steps, warmup, rounds, student_steps_per_run: studentStepsPerRun };
 writeFileAtomic(args.out!, JSON.stringify(result, null, 2) + '\n');
 console.log(`\n${'case'.padEnd(16)}${'ours ms'.padStart(10)}${'pytorch ms'.padStart(12)}${'ratio'.padStart(8)}`);
 for (const c of cases) {
   console.log(`${c.name.padEnd(16)}${c.ms.toFixed(2).padStart(10)}${(c.pytorch_ms?.toFixed(2) ?? '-').padStart(12)}${(c.ratio?.toFixed(2) ?? '-').padStart(8)}`);
 }
-console.log(`\n${machine}; threads ${threads}; median of ${steps} runs after ${warmup} warm-up (one step each; student_step: ${studentStepsPerRun} per run, ms per step); written to ${args.out}`);
+console.log(`\n${machine}; threads ${threads}; median of ${steps} runs after ${warmup} warm-up (one step each; student_step: ${studentStepsPerRun} per run, ms per step), in ${rounds} rounds alternating with PyTorch's; written to ${args.out}`);

@@ -10,7 +10,16 @@ Prints exactly ONE JSON line on stdout:
     {"torch": "<version>", "threads": N, "cases": {"critic_step": ms, ...}}
 
 where ms is the median wall time (milliseconds) of --steps timed iterations after
---warmup untimed ones. Everything else (BLAS info, progress, rough GFLOP/s) goes
+--warmup untimed ones.
+
+With --serve it builds the models once and then answers requests on stdin, one per
+line, so that a caller (tools/bench.ts) can alternate its own timing rounds with
+PyTorch's in the same minutes:
+
+    run <case> <warmup> <steps>   ->  {"case": "<case>", "times": [ms, ...]}
+    quit                          ->  exits
+
+After set-up it prints {"ready": true, "torch": "<version>", "threads": N}. Everything else (BLAS info, progress, rough GFLOP/s) goes
 to stderr. All inputs are synthetic tensors created before any timing loop; each
 timed iteration of a *_step case is exactly one training step
 (zero_grad(set_to_none=True) + forward + backward + optimizer.step()).
@@ -263,6 +272,8 @@ def main():
                     help="keep glibc's default malloc settings (see tune_malloc(); default: tuned)")
     ap.add_argument("--cases", type=str, default=",".join(ALL_CASES),
                     help="comma-separated subset of: " + ",".join(ALL_CASES))
+    ap.add_argument("--serve", action="store_true",
+                    help="answer 'run <case> <warmup> <steps>' lines on stdin (see above)")
     args = ap.parse_args()
 
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
@@ -284,7 +295,8 @@ def main():
 
     report_backend()
     log(f"[bench] torch {torch.__version__}, threads={torch.get_num_threads()}, "
-        f"interop={torch.get_num_interop_threads()}, steps={args.steps}, warmup={args.warmup}")
+        f"interop={torch.get_num_interop_threads()}"
+        + ("" if args.serve else f", steps={args.steps}, warmup={args.warmup}"))
 
     # ---- models & optimizers
     G, D, S, L = Generator(), Critic(), Student(), LeNet()
@@ -401,25 +413,47 @@ def main():
         "decoder_b1": fDec1, "decoder_b64": fDec,
     }
 
-    results = {}
-    for name in cases:
+    def timed(name, warmup, steps):
         fn = fns[name]
         if name.startswith("generator_b"):
             G.eval()      # inference: spectral norm without power iteration
         S.train(); D.train(); L.train()
-        for _ in range(args.warmup):
+        for _ in range(warmup):
             fn()
         times = []
-        for _ in range(args.steps):
+        for _ in range(steps):
             t0 = time.perf_counter()
             fn()
             times.append((time.perf_counter() - t0) * 1e3)
+        G.train()
+        return times
+
+    if args.serve:
+        print(json.dumps({"ready": True, "torch": torch.__version__,
+                          "threads": torch.get_num_threads()}), flush=True)
+        for line in sys.stdin:
+            words = line.split()
+            if not words:
+                continue
+            if words[0] == "quit":
+                return
+            if (len(words) != 4 or words[0] != "run" or words[1] not in fns
+                    or not words[2].isdigit() or not words[3].isdigit()):
+                print(json.dumps({"error": f"bad request {line.strip()!r}; expected "
+                                  f"'run <case> <warmup> <steps>' with a case of {ALL_CASES}"}), flush=True)
+                continue
+            times = timed(words[1], int(words[2]), int(words[3]))
+            print(json.dumps({"case": words[1], "times": [round(t, 4) for t in times]}), flush=True)
+        return
+
+    results = {}
+    for name in cases:
+        times = timed(name, args.warmup, args.steps)
         med = statistics.median(times)
         results[name] = round(med, 4)
         gfs = flops[name] / (med * 1e-3) / 1e9
         log(f"[bench] {name:15s} median {med:9.3f} ms  (min {min(times):.3f}, max {max(times):.3f})"
             f"  ~{flops[name] / 1e6:8.1f} MFLOP  ~{gfs:6.2f} GFLOP/s")
-        G.train()
 
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(),
                       "cases": results}), flush=True)
