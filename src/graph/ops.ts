@@ -829,8 +829,10 @@ export function sharedWeightCols(convs: readonly Value[], has: (cols: Value) => 
   for (const v of convs) {
     if (v.op !== 'Conv' || !withCols.has(`${v.inputs[1]!.id}|${key(v)}`)) continue;
     if (colsOf(v.inputs[0]!, attrsOf(v), v.inputs[1]!.shape.slice(2)).some(has)) continue;
-    const [, , kh, kw] = v.inputs[1]!.shape as [number, number, number, number];
-    built.push(im2col(v.inputs[0]!, attrsOf(v), [kh, kw], [v.shape[2]!, v.shape[3]!]));
+    const [, c, kh, kw] = v.inputs[1]!.shape as [number, number, number, number];
+    // with a bias column where a weight gradient would build one (one input channel and a bias):
+    // x_hat's conv1 then adds its bias in its GEMM instead of an Add over [64*196, 64] (0.37 ms)
+    built.push(im2col(v.inputs[0]!, attrsOf(v), [kh, kw], [v.shape[2]!, v.shape[3]!], undefined, c === 1 && v.inputs.length > 2));
   }
   return built;
 }

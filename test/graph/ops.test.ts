@@ -127,6 +127,28 @@ describe('Conv and ConvTranspose lowering', () => {
     expect(fwdError(out.y2!, R.conv2d(feeds.x2, feeds.w, undefined, a))).toBeLessThan(1e-5);
   });
 
+  it('a second use of a one-channel weight with a bias adds the bias in its GEMM, as the first does', async () => {
+    // The critic's conv1 on x_hat: its matrix carries the column of ones too, so no Add follows the GEMM.
+    const build = (g: Graph) => {
+      const [w, b] = [g.input('w', [8, 1, 4, 4]), g.input('b', [8])];
+      const y = o.conv(g.input('x', [8, 1, 28, 28]), w, { ...a, bias: b });
+      const y2 = o.conv(g.input('x2', [4, 1, 28, 28]), w, { ...a, bias: b });
+      return { y, y2, dw: gradients(o.sumAll(o.mul(y, g.input('dy', y.shape))), [w, b])[0]! };
+    };
+    const ops = opsOf(build);
+    expect(ops).not.toContain('Conv');
+    expect(ops).not.toContain('Add');
+    expect(ops.filter((t) => t === 'Gemm')).toHaveLength(2);
+    const r = rng('shared-weight-cols-bias');
+    const feeds = {
+      w: sample({ shape: [8, 1, 4, 4] }, r), b: sample({ shape: [8] }, r), x: sample({ shape: [8, 1, 28, 28] }, r),
+      x2: sample({ shape: [4, 1, 28, 28] }, r), dy: sample({ shape: [8, 8, 14, 14] }, r),
+    };
+    const g = new Graph();
+    const out = await runOrt(g, build(g), Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { t, dtype: 'float32' as const }])));
+    expect(fwdError(out.y2!, R.conv2d(feeds.x2, feeds.w, feeds.b, a))).toBeLessThan(1e-5);
+  });
+
   it('a MaxPool after a Conv run as a GEMM pools a tensor in phase order, its gradient without upsampling', () => {
     const step = (withGrad: boolean, dx = false) => {
       const g = new Graph();
