@@ -171,15 +171,24 @@ describe('Conv and ConvTranspose lowering', () => {
     expect(types(step(false))).toContain('MaxPool'); // forward only: onnxruntime's Conv and MaxPool
   });
 
-  it('a ConvTranspose over a batch with 16 or more channels in and out is one GEMM on sub-pixel phases', () => {
+  it('a ConvTranspose over a batch with 16 or more channels in and out is a GEMM per group of sub-pixel phases', () => {
     const ops = opsOf((g) => ({ y: o.convTranspose(g.input('x', [8, 16, 7, 7]), g.input('w', [16, 16, 4, 4]), a) }));
-    // The padding is a zero row per image (Concat) that the Gather reads; a symbolic batch keeps a Pad.
+    // The padding is a zero row per image (Concat) that the Gathers read; a symbolic batch keeps a Pad.
     // The weights: a 2-D transpose and a move of rows of M floats (Reshape, Transpose, Reshape, Transpose, Reshape).
-    expect(ops).toEqual(['Transpose', 'Reshape', 'Reshape', 'Concat', 'Gather', 'Reshape', 'Reshape', 'Transpose', 'Reshape', 'Transpose', 'Reshape', 'Gemm', 'Reshape', 'Gather', 'Reshape', 'Transpose']);
+    // Only the phases the cropped output keeps: the 6 x 6 inner blocks need all four (one Gemm), the 24
+    // edge blocks two and the 4 corners one (a batched MatMul each, over their four classes); a Concat
+    // of the three results and a Gather in (image, y, x) order.
+    const gathers = ['Gather', 'Gather', 'Reshape', 'Reshape'];
+    expect(ops).toEqual([
+      'Transpose', 'Reshape', 'Reshape', 'Concat', 'Reshape', 'Transpose', 'Reshape', 'Transpose', 'Reshape', 'Reshape',
+      ...gathers, 'Transpose', 'MatMul', 'Reshape', ...gathers, 'Transpose', 'MatMul', 'Reshape', ...gathers, 'Gemm', 'Reshape',
+      'Concat', 'Gather', 'Reshape', 'Transpose',
+    ]);
     expect(opsOf((g) => ({ y: o.convTranspose(g.input('x', [8, 16, 7, 7]), g.input('w', [16, 16, 4, 4]), a) }), ['w'])).toContain('Gemm');
     const dynamic = opsOf((g) => ({ y: o.convTranspose(g.input('x', [8, 16, 7, 7]), g.input('w', [16, 16, 4, 4]), a) }), ['w'], 8);
-    expect(dynamic).toContain('Pad');
+    expect(dynamic).toContain('Pad'); // and one GEMM over every phase of every block
     expect(dynamic).not.toContain('Concat');
+    expect(dynamic.filter((t) => t === 'Gemm' || t === 'MatMul')).toEqual(['Gemm']);
   });
 
   it('with fewer than 16 output channels it is one GEMM and a fold of the shifted taps', () => {
