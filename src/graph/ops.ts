@@ -1027,6 +1027,9 @@ function lowerConvTransposeSubpixel(ctx: LowerCtx, a: ConvAttrs & { outputPaddin
   // batch, whose size no constant may pin, keeps a Pad.
   const zeroRow = padded && ctx.dynamicBatch === undefined;
   const at = zeroRow ? paddedRow(h, w, th - 1, tw - 1) : (py: number, px: number) => py * wp + px;
+  // With a fixed batch, only the phases that the cropped output keeps (exactPhases).
+  const plan = zeroRow ? exactPhases(a, v) : null;
+  if (plan) return lowerSubpixelExact(ctx, v, plan, zeroRowRows(ctx, v.inputs[0]!.shape, t), subpixelWeights(ctx, v, t), at, t);
   const index: number[] = [];
   for (let i = 0; i < bh; i++) {
     for (let j = 0; j < bw; j++) {
@@ -1036,8 +1039,6 @@ function lowerConvTransposeSubpixel(ctx: LowerCtx, a: ConvAttrs & { outputPaddin
   let xf: string;
   if (zeroRow) {
     xf = zeroRowRows(ctx, v.inputs[0]!.shape, t);
-    const plan = exactPhases(a, v);
-    if (plan) return lowerSubpixelExact(ctx, v, plan, xf, subpixelWeights(ctx, v, t), at, t);
   } else {
     const [xt, xp] = [t('nhwc'), t('pad')];
     xf = t('flat');
@@ -1176,7 +1177,7 @@ function lowerSubpixelExact(
     }
     const [count, p] = [group.length, phases.length / group.length];
     const rows = (taps.length / (th * tw)) / count; // per class
-    const [g, cols, wg, wsel, prod, out] = [t('gather'), t('cols'), t('wsel'), t('wgroup'), t('gemm'), t('rows')];
+    const [g, cols, wsel, wg, prod, out] = [t('gather'), t('cols'), t('wsel'), t('wgroup'), t('gemm'), t('rows')];
     ctx.node('Gather', [src, ctx.ints(taps)], [g], { axis: 0 });
     ctx.node('Gather', [w3, ctx.ints(phases)], [wsel], { axis: 1 }); // [K, count*P, M]
     if (count === 1) {
