@@ -27,6 +27,9 @@ Options:
   --threads N     intra-op threads for both sides (default: number of cores)
   --steps N       timed runs per case (default 50; a run is one step, or the student's
                   --student-steps-per-run steps, or one inference)
+  --min-time S    and more timed runs until they add up to S seconds, on each side
+                  (default 2: a batch-1 inference's 50 runs last 10 ms, short enough for
+                  one busy moment of the machine to move their median)
   --warmup N      untimed runs first (default 10)
   --rounds N      split each case's timed runs into N rounds, alternating with PyTorch's
                   rounds of the same case (default 1: per case, our runs and then
@@ -52,7 +55,7 @@ process.on('uncaughtException', (err) => {
 
 const { values: args } = parseArgs({
   options: {
-    threads: { type: 'string' }, steps: { type: 'string', default: '50' }, warmup: { type: 'string', default: '10' }, rounds: { type: 'string', default: '1' },
+    threads: { type: 'string' }, steps: { type: 'string', default: '50' }, warmup: { type: 'string', default: '10' }, rounds: { type: 'string', default: '1' }, 'min-time': { type: 'string', default: '2' },
     cases: { type: 'string' }, 'student-steps-per-run': { type: 'string' }, 'no-torch': { type: 'boolean', default: false }, profile: { type: 'string' },
     out: { type: 'string', default: 'results/bench/latest.json' }, help: { type: 'boolean', short: 'h', default: false },
   },
@@ -72,6 +75,8 @@ const steps = int(args.steps, 'steps', 50);
 const studentStepsPerRun = int(args['student-steps-per-run'], 'student-steps-per-run', STUDENT_STEPS_PER_RUN);
 const warmup = int(args.warmup, 'warmup', 10);
 const rounds = Math.min(int(args.rounds, 'rounds', 1), steps);
+const minTime = Number(args['min-time']);
+if (!(minTime >= 0)) throw new Error(`--min-time must be a number of seconds >= 0, got '${args['min-time']}'`);
 // Between the two sides' rounds: long enough for the other process's worker threads to stop
 // spinning and sleep, so neither side is timed next to the other's busy-waiting threads.
 const PAUSE_MS = 300;
@@ -194,8 +199,8 @@ class TorchSide {
     return msg;
   }
 
-  async times(name: CaseName, warm: number, n: number): Promise<number[]> {
-    this.child.stdin!.write(`run ${name} ${warm} ${n}\n`);
+  async times(name: CaseName, warm: number, n: number, minMs: number): Promise<number[]> {
+    this.child.stdin!.write(`run ${name} ${warm} ${n} ${Math.round(minMs)}\n`);
     return (await this.reply()).times as number[];
   }
 
@@ -219,23 +224,26 @@ for (const name of selected) {
     const c = await makeCase(name, r);
     ({ nodes, perRun } = c);
     for (let i = 0; i < warmup; i++) await c.run();
-    for (let i = 0; i < n; i++) {
+    const minMs = (minTime * 1000) / rounds;
+    for (let i = 0, spent = 0; i < n || spent < minMs; i++) {
       const t0 = performance.now();
       await c.run();
-      times.push((performance.now() - t0) / c.perRun);
+      const ms = performance.now() - t0;
+      spent += ms;
+      times.push(ms / c.perRun);
     }
     if (args.profile) await c.end(); // flushes the profile file
     await c.release();
     if (torch) {
       await sleep(PAUSE_MS);
-      torchTimes.push(...(await torch.times(name, warmup, n)));
+      torchTimes.push(...(await torch.times(name, warmup, n, (minTime * 1000) / rounds)));
       await sleep(PAUSE_MS);
     }
   }
   ours[name] = { ms: median(times), nodes };
   if (torch) theirs[name] = median(torchTimes);
-  const pt = torch ? `; PyTorch ${theirs[name]!.toFixed(2)} ms (min ${Math.min(...torchTimes).toFixed(2)})` : '';
-  process.stderr.write(`${name}: ${ours[name]!.ms.toFixed(2)} ms (min ${Math.min(...times).toFixed(2)}; ${nodes} ONNX nodes${perRun > 1 ? `, ${perRun} steps per run` : ''})${pt}\n`);
+  const pt = torch ? `; PyTorch ${theirs[name]!.toFixed(2)} ms (min ${Math.min(...torchTimes).toFixed(2)}, ${torchTimes.length} runs)` : '';
+  process.stderr.write(`${name}: ${ours[name]!.ms.toFixed(2)} ms (min ${Math.min(...times).toFixed(2)}, ${times.length} runs; ${nodes} ONNX nodes${perRun > 1 ? `, ${perRun} steps per run` : ''})${pt}\n`);
 }
 torch?.close();
 const cases = selected.map((name) => {
@@ -247,10 +255,10 @@ function round(x: number): number {
   return Math.round(x * 1000) / 1000;
 }
 const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, onnxruntime-node ${ort.env.versions.common}${process.env.GLIBC_TUNABLES ? `, GLIBC_TUNABLES=${process.env.GLIBC_TUNABLES}` : ''}`;
-const result = { cases, threads, machine, steps, warmup, rounds, student_steps_per_run: studentStepsPerRun };
+const result = { cases, threads, machine, steps, min_time_s: minTime, warmup, rounds, student_steps_per_run: studentStepsPerRun };
 writeFileAtomic(args.out!, JSON.stringify(result, null, 2) + '\n');
 console.log(`\n${'case'.padEnd(16)}${'ours ms'.padStart(10)}${'pytorch ms'.padStart(12)}${'ratio'.padStart(8)}`);
 for (const c of cases) {
   console.log(`${c.name.padEnd(16)}${c.ms.toFixed(2).padStart(10)}${(c.pytorch_ms?.toFixed(2) ?? '-').padStart(12)}${(c.ratio?.toFixed(2) ?? '-').padStart(8)}`);
 }
-console.log(`\n${machine}; threads ${threads}; median of ${steps} runs after ${warmup} warm-up (one step each; student_step: ${studentStepsPerRun} per run, ms per step), in ${rounds} rounds alternating with PyTorch's; written to ${args.out}`);
+console.log(`\n${machine}; threads ${threads}; median of at least ${steps} runs and ${minTime} s per case and side, after ${warmup} warm-up (one step each; student_step: ${studentStepsPerRun} per run, ms per step), in ${rounds} rounds alternating with PyTorch's; written to ${args.out}`);

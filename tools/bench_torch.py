@@ -16,7 +16,10 @@ With --serve it builds the models once and then answers requests on stdin, one p
 line, so that a caller (tools/bench.ts) can alternate its own timing rounds with
 PyTorch's in the same minutes:
 
-    run <case> <warmup> <steps>   ->  {"case": "<case>", "times": [ms, ...]}
+    run <case> <warmup> <steps> [<min_ms>]
+                                  ->  {"case": "<case>", "times": [ms, ...]}
+                                      (at least <steps> timed runs, and more until
+                                      they add up to <min_ms>)
     quit                          ->  exits
 
 After set-up it prints {"ready": true, "torch": "<version>", "threads": N}. Everything else (BLAS info, progress, rough GFLOP/s) goes
@@ -413,7 +416,7 @@ def main():
         "decoder_b1": fDec1, "decoder_b64": fDec,
     }
 
-    def timed(name, warmup, steps):
+    def timed(name, warmup, steps, min_ms=0.0):
         fn = fns[name]
         if name.startswith("generator_b"):
             G.eval()      # inference: spectral norm without power iteration
@@ -421,7 +424,7 @@ def main():
         for _ in range(warmup):
             fn()
         times = []
-        for _ in range(steps):
+        while len(times) < steps or sum(times) < min_ms:
             t0 = time.perf_counter()
             fn()
             times.append((time.perf_counter() - t0) * 1e3)
@@ -437,12 +440,12 @@ def main():
                 continue
             if words[0] == "quit":
                 return
-            if (len(words) != 4 or words[0] != "run" or words[1] not in fns
-                    or not words[2].isdigit() or not words[3].isdigit()):
+            if (len(words) not in (4, 5) or words[0] != "run" or words[1] not in fns
+                    or not all(w.isdigit() for w in words[2:])):
                 print(json.dumps({"error": f"bad request {line.strip()!r}; expected "
-                                  f"'run <case> <warmup> <steps>' with a case of {ALL_CASES}"}), flush=True)
+                                  f"'run <case> <warmup> <steps> [<min_ms>]' with a case of {ALL_CASES}"}), flush=True)
                 continue
-            times = timed(words[1], int(words[2]), int(words[3]))
+            times = timed(words[1], int(words[2]), int(words[3]), float(words[4]) if len(words) == 5 else 0.0)
             print(json.dumps({"case": words[1], "times": [round(t, 4) for t in times]}), flush=True)
         return
 
