@@ -221,10 +221,10 @@ for (const name of selected) {
     // steps spread over the rounds; each side warms up before its round (caches, threads), and
     // our session is released before PyTorch's round so that its threads are not the neighbours
     const n = Math.floor((steps * (r + 1)) / rounds) - Math.floor((steps * r) / rounds);
+    const minMs = (minTime * 1000) / rounds;
     const c = await makeCase(name, r);
     ({ nodes, perRun } = c);
     for (let i = 0; i < warmup; i++) await c.run();
-    const minMs = (minTime * 1000) / rounds;
     for (let i = 0, spent = 0; i < n || spent < minMs; i++) {
       const t0 = performance.now();
       await c.run();
@@ -236,7 +236,7 @@ for (const name of selected) {
     await c.release();
     if (torch) {
       await sleep(PAUSE_MS);
-      torchTimes.push(...(await torch.times(name, warmup, n, (minTime * 1000) / rounds)));
+      torchTimes.push(...(await torch.times(name, warmup, n, minMs)));
       await sleep(PAUSE_MS);
     }
   }
