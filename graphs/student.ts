@@ -113,6 +113,22 @@ export interface StudentBatch {
   kdTemperature?: Value;
   /** The teacher critic's pooled features [B, F]. */
   teacherFeatures?: Value;
+  /** KL weight this step (a warm-up schedule); absent: the loss's beta. */
+  beta?: Value;
+  /** Replay alignment: z [A, zDim], task one-hot [A, T], the frozen decoder's probabilities [A, 1, 28, 28], weight (scalar; 0 before any earlier task). */
+  alignZ?: Value;
+  alignTask?: Value;
+  alignTarget?: Value;
+  alignWeight?: Value;
+  /** Encoder anchor: the frozen encoder's mu and logvar [B, zDim] on the batch, the rows it applies to [B, 1], weight (scalar). */
+  anchorMu?: Value;
+  anchorLogvar?: Value;
+  anchorMask?: Value;
+  anchorWeight?: Value;
+  /** Frozen prior rows: their values [T, zDim] and which rows train [T, 1] (1) or stay frozen (0). */
+  priorFrozenMu?: Value;
+  priorFrozenLogvar?: Value;
+  priorFree?: Value;
 }
 
 export interface DistillOptions {
@@ -124,10 +140,29 @@ export interface DistillOptions {
   weighted: boolean;
 }
 
+/** The step's optional inputs: the KL weight's schedule and what anchors the student to a frozen copy of itself taken before the current task. */
+export interface AnchorOptions {
+  /** The KL weight as an input (a warm-up) instead of the constant beta. */
+  betaInput: boolean;
+  /** Rows of replay alignment per step (0: off): z from earlier tasks' priors, the frozen decoder's probabilities as targets. */
+  decoderRows: number;
+  /** The encoder's posterior on replayed rows matched to the frozen encoder's. */
+  encoder: boolean;
+  /** Earlier tasks' prior rows taken from an input instead of the parameters. */
+  freezePrior: boolean;
+}
+
+export const noAnchor: AnchorOptions = { betaInput: false, decoderRows: 0, encoder: false, freezePrior: false };
+
 export const noDistill: DistillOptions = { posterior: false, posteriorWeight: 0, featureDim: 0, featureWeight: 0, weighted: false };
 
-export function studentInputs(g: Graph, a: StudentArch, batch: number, d: DistillOptions = noDistill): StudentBatch {
+export function studentInputs(g: Graph, a: StudentArch, batch: number, d: DistillOptions = noDistill, an: AnchorOptions = noAnchor): StudentBatch {
+  const A = an.decoderRows;
   return {
+    ...(an.betaInput ? { beta: g.input('beta', []) } : {}),
+    ...(A ? { alignZ: g.input('align_z', [A, a.zDim]), alignTask: g.input('align_task', [A, a.tasks]), alignTarget: g.input('align_target', [A, 1, 28, 28]), alignWeight: g.input('align_weight', []) } : {}),
+    ...(an.encoder ? { anchorMu: g.input('anchor_mu', [batch, a.zDim]), anchorLogvar: g.input('anchor_logvar', [batch, a.zDim]), anchorMask: g.input('anchor_mask', [batch, 1]), anchorWeight: g.input('anchor_weight', []) } : {}),
+    ...(an.freezePrior ? { priorFrozenMu: g.input('prior_frozen_mu', [a.tasks, a.zDim]), priorFrozenLogvar: g.input('prior_frozen_logvar', [a.tasks, a.zDim]), priorFree: g.input('prior_free', [a.tasks, 1]) } : {}),
     x: g.input('x', [batch, 1, 28, 28]),
     task: g.input('task', [batch, a.tasks]),
     view1: g.input('view1', [batch, 1, 28, 28]),
@@ -153,11 +188,16 @@ export function studentLoss(b: StudentBatch, enc: EncoderParams, dec: DecoderPar
   const rows = (v: Value, i: number) => o.slice(v, [i * n, 0], [(i + 1) * n, v.shape[1]!]);
   const q = { mu: rows(all.mu, 0), logvar: rows(all.logvar, 0), taskLogits: rows(all.taskLogits, 0), h: rows(all.h, 0) };
   const z = o.add(q.mu, o.mul(o.exp(o.mul(q.logvar, 0.5)), b.noise));
-  const logits = decode(z, b.task, dec);
+  const A = b.alignZ ? b.alignZ.shape[0]! : 0;
+  // The alignment rows go through the decoder with the batch: one larger pass runs faster than two.
+  const decoded = A ? decode(o.concat([z, b.alignZ!], 0), o.concat([b.task, b.alignTask!], 0), dec) : decode(z, b.task, dec);
+  const logits = A ? o.slice(decoded, [0, 0, 0, 0], [n, 1, 28, 28]) : decoded;
   const bce = o.reduceSum(o.reshape(o.sub(nn.softplus(logits), o.mul(b.x, logits)), [n, 784]), [1], 1); // [B, 1]
   const recon = weightedMean(bce, b.weight);
-  const pmu = o.gemm(b.task, prior.mu);
-  const plv = o.gemm(b.task, prior.logvar);
+  // Frozen rows come from the inputs, so no gradient reaches them.
+  const frozenOr = (p: Value, frozen: Value | undefined) => (frozen && b.priorFree ? o.add(o.mul(p, b.priorFree), o.mul(frozen, o.sub(1, b.priorFree))) : p);
+  const pmu = o.gemm(b.task, frozenOr(prior.mu, b.priorFrozenMu));
+  const plv = o.gemm(b.task, frozenOr(prior.logvar, b.priorFrozenLogvar));
   const dz = o.sub(q.mu, pmu);
   const ratio = o.div(o.add(o.exp(q.logvar), o.mul(dz, dz)), o.exp(plv));
   const klPer = o.mul(o.reduceSum(o.add(o.sub(plv, q.logvar), o.sub(ratio, 1)), [1], 1), 0.5); // [B, 1]
@@ -165,8 +205,25 @@ export function studentLoss(b: StudentBatch, enc: EncoderParams, dec: DecoderPar
   const cePer = o.neg(o.reduceSum(o.mul(nn.logSoftmax(q.taskLogits), b.task), [1], 1)); // [B, 1]
   const taskCe = weightedMean(cePer, b.weight);
   const nce = infoNce(rows(all.mu, 1), rows(all.mu, 2), l.temperature);
-  let loss = o.add(o.add(recon, o.mul(kl, l.beta)), o.add(taskCe, o.mul(nce, l.contrastiveWeight)));
+  let loss = o.add(o.add(recon, o.mul(kl, b.beta ?? l.beta)), o.add(taskCe, o.mul(nce, l.contrastiveWeight)));
   const terms: Record<string, Value> = { recon, kl, task_ce: taskCe, infonce: nce };
+  if (A && b.alignTarget && b.alignWeight) {
+    // BCE of the decoder's logits against the frozen decoder's probabilities, summed over pixels.
+    const al = o.slice(decoded, [n, 0, 0, 0], [n + A, 1, 28, 28]);
+    const per = o.reduceSum(o.reshape(o.sub(nn.softplus(al), o.mul(b.alignTarget, al)), [A, 784]), [1], 1);
+    const align = o.mul(o.div(o.sumAll(per), A), b.alignWeight);
+    loss = o.add(loss, align);
+    terms.align = align;
+  }
+  if (b.anchorMu && b.anchorLogvar && b.anchorMask && b.anchorWeight) {
+    // KL(q(z|x) || q_frozen(z|x)) on the rows the mask selects (replayed images).
+    const d2 = o.sub(q.mu, b.anchorMu);
+    const r = o.div(o.add(o.exp(q.logvar), o.mul(d2, d2)), o.exp(b.anchorLogvar));
+    const per = o.mul(o.reduceSum(o.add(o.sub(b.anchorLogvar, q.logvar), o.sub(r, 1)), [1], 1), 0.5); // [B, 1]
+    const anchor = o.mul(o.div(o.sumAll(o.mul(per, b.anchorMask)), o.add(o.sumAll(b.anchorMask), 1e-8)), b.anchorWeight);
+    loss = o.add(loss, anchor);
+    terms.anchor = anchor;
+  }
   if (d.posterior && b.teacherPosterior && b.kdTemperature) {
     // T^2 * KL(p_teacher || softmax(logits / T)), the entropy of the fixed target dropped.
     const t = b.kdTemperature;
@@ -198,12 +255,12 @@ export function allStudentParams(enc: EncoderParams, dec: DecoderParams, prior: 
   ];
 }
 
-export function buildStudentStep(g: Graph, a: StudentArch, l: StudentLoss, batch: number, optimizer: OptimizerSpec = { kind: 'adam' }, d: DistillOptions = noDistill): StepGraph {
+export function buildStudentStep(g: Graph, a: StudentArch, l: StudentLoss, batch: number, optimizer: OptimizerSpec = { kind: 'adam' }, d: DistillOptions = noDistill, an: AnchorOptions = noAnchor): StepGraph {
   const enc = encoderParams(g, a);
   const dec = decoderParams(g, a);
   const prior = priorParams(g, a);
   const proj = d.featureDim ? nn.linearParams(g, 'distill.proj', a.hidden, d.featureDim) : undefined;
-  const { loss, ...metrics } = studentLoss(studentInputs(g, a, batch, d), enc, dec, prior, l, d, proj);
+  const { loss, ...metrics } = studentLoss(studentInputs(g, a, batch, d, an), enc, dec, prior, l, d, proj);
   return buildTrainStep(g, { name: 'student_step', loss: loss!, groups: [{ params: allStudentParams(enc, dec, prior, proj) }], optimizer, metrics });
 }
 

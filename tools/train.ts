@@ -21,6 +21,9 @@ and points results/latest at it.
 Options:
   --preset NAME     smoke (under 2 minutes), default (2-core CPU, under 20 minutes), paper (GPU)
   --tasks SPEC      task sequence (default mnist,fashion)
+  --joint           the joint upper bound: the same models trained on every task's data at once
+                    (one stage, each task's images under its own task), for comparison with the
+                    continual run; its run id starts with <preset>-joint-
   --seed N          random seed (default 0)
   --device D        cpu | cuda (default cpu)
   --threads N       onnxruntime intra-op threads (default: all cores)
@@ -47,14 +50,14 @@ async function main(): Promise<void> {
     options: {
       preset: { type: 'string' }, tasks: { type: 'string' }, seed: { type: 'string' }, device: { type: 'string' },
       threads: { type: 'string' }, out: { type: 'string' }, resume: { type: 'boolean' }, fresh: { type: 'boolean' },
-      'print-config': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      'print-config': { type: 'boolean' }, joint: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (a.help) {
     process.stdout.write(HELP);
     return;
   }
-  const known = new Set(['preset', 'tasks', 'seed', 'device', 'threads', 'out', 'resume', 'fresh', 'print-config', 'help', 'h']);
+  const known = new Set(['preset', 'tasks', 'seed', 'device', 'threads', 'out', 'resume', 'fresh', 'print-config', 'joint', 'help', 'h']);
   const overrides = [...positionals];
   for (const t of tokens ?? []) {
     if (t.kind === 'option' && !known.has(t.name)) {
@@ -75,6 +78,7 @@ async function main(): Promise<void> {
   if (a.device !== undefined) base.device = a.device;
   if (a.threads !== undefined) base.threads = num(a.threads, 'threads');
   if (a.out !== undefined) base.out = a.out;
+  if (a.joint) base.joint = true;
   const cfg = resolveConfig(base, overrides);
   parseSequence(cfg.tasks); // unknown task names fail here, before anything is written
   checkDevice(cfg.device); // and a missing CUDA provider, before any data is loaded

@@ -85,7 +85,8 @@ export function readRun(dir: string): RunInfo {
   for (const t of tasks) parseTask(t);
   // Stage j learned task j when the config lists the tasks; otherwise a task counts as learned
   // at the first stage whose models know it.
-  const learnedAt = tasks.map((t, j) => (configTasks && stages.length <= tasks.length ? j : stages.findIndex((s) => manifestTasks(s.dir).includes(t))));
+  // A joint run (config.joint) learns every task in its one stage.
+  const learnedAt = tasks.map((t, j) => (config?.joint === true ? 0 : configTasks && stages.length <= tasks.length ? j : stages.findIndex((s) => manifestTasks(s.dir).includes(t))));
   const metrics: MetricRecord[] = [];
   let badMetricLines = 0;
   const metricsPath = join(dir, 'metrics.jsonl');

@@ -22,16 +22,27 @@ export const teacherConfigSchema = z.object({
     iterations: positiveInt.default(600),
     nCritic: positiveInt.default(5),
     batch: positiveInt.default(64),
-    /** 2e-4 by default: on the CPU budget it reaches an MNIST FID of about 210 in 500 iterations, against 410 at the reference's 1e-4 (the paper preset keeps 1e-4). */
+    /** The generator's learning rate (and the critic's unless criticLr is set). */
     lr: z.number().positive().default(2e-4),
+    /** The critic's learning rate (TTUR, Heusel et al. 2017: a faster critic, fewer critic steps); null: the same as lr. */
+    criticLr: z.number().positive().nullable().default(null),
+    /** 'linear': both learning rates fall linearly to zero over each task's iterations; 'none': constant. */
+    lrDecay: z.enum(['none', 'linear']).default('none'),
     beta1: prob.default(0.5),
     beta2: prob.default(0.9),
     gpLambda: z.number().nonnegative().default(10),
     /** FID of the expert's samples on its task every this many iterations (the curve in the log). */
     fidEvery: positiveInt.default(100),
+    /** Half-life of the generator's weight average in thousands of images (StyleGAN2-ADA's ema_kimg); 0: no average, the raw generator is sampled and exported. */
+    emaKimg: z.number().nonnegative().default(0),
+    /** The average's half-life is at most this fraction of the images seen in the task so far (ema_rampup); 0: no ramp. */
+    emaRampup: z.number().nonnegative().default(0.05),
   }),
   experts: z.object({
-    /** A new expert is added when the best existing expert's FID on the new task exceeds this. */
+    /** 'relative': a new expert when the best expert's FID on the new task exceeds relativeFactor x its FID on its own tasks; 'absolute': when it exceeds fidThreshold. */
+    threshold: z.enum(['relative', 'absolute']).default('absolute'),
+    relativeFactor: z.number().positive().default(2),
+    /** The absolute threshold (threshold=absolute). */
     fidThreshold: z.number().positive().default(150),
     maxExperts: positiveInt.default(4),
     /** Generated and real samples used for every FID the expert manager computes. */
@@ -48,6 +59,8 @@ export const studentConfigSchema = z.object({
   }),
   loss: z.object({
     beta: z.number().nonnegative().default(4),
+    /** The KL weight rises linearly from 0 to beta over this many steps of each task (0: no warm-up). */
+    klWarmup: z.number().int().nonnegative().default(0),
     temperature: z.number().positive().default(0.5),
     contrastiveWeight: z.number().nonnegative().default(1),
   }),
@@ -59,11 +72,23 @@ export const studentConfigSchema = z.object({
     maxShift: z.number().int().min(0).max(4).default(2),
   }),
   replay: z.object({
-    /** Fraction of each batch drawn from teacher samples of earlier tasks (0: no replay). */
-    ratio: prob.default(0.5),
+    /** Fraction of each batch drawn from teacher samples of earlier tasks (0: no replay); 'auto': (t-1)/t at task t, every task weighted alike. */
+    ratio: z.union([prob, z.literal('auto')]).default(0.5),
     /** Mix teacher samples and real data with mixup (lambda ~ Beta(alpha, alpha)). */
     mixup: z.boolean().default(false),
     mixupAlpha: z.number().positive().default(0.4),
+  }),
+  anchor: z.object({
+    /** Replay alignment (MeRGAN): the decoder's output on z drawn from each earlier task's prior matches a frozen copy of the student's decoder taken before the task (BCE against its probabilities). */
+    decoder: z.boolean().default(false),
+    decoderWeight: z.number().nonnegative().default(1),
+    /** Rows of z per step for the alignment, spread over the earlier tasks. */
+    decoderBatch: positiveInt.default(32),
+    /** The encoder's posterior on replayed images matches the frozen encoder's (KL), as in Ramapuram et al.'s lifelong generative modelling. */
+    encoder: z.boolean().default(false),
+    encoderWeight: z.number().nonnegative().default(1),
+    /** Earlier tasks' prior parameters stay as the frozen copy has them. */
+    freezePrior: z.boolean().default(false),
   }),
   distill: z.object({
     /** KL between the teacher's task posterior (softmax over experts' critic scores at temperature T) and q(u|x). */
@@ -91,6 +116,8 @@ export const runConfigSchema = z
     preset: z.enum(['smoke', 'default', 'paper']).default('default'),
     tasks: z.string().default('mnist,fashion'),
     seed: z.number().int().nonnegative().default(0),
+    /** The joint upper bound: every task's data at once in one stage (same models and budget per task), instead of one task after another. */
+    joint: z.boolean().default(false),
     device: z.enum(['cpu', 'cuda']).default('cpu'),
     threads: z.number().int().nonnegative().default(0),
     out: z.string().default('results'),
@@ -129,7 +156,7 @@ export const PRESETS: Record<RunConfig['preset'], DeepPartial<RunConfig>> = {
 };
 
 function emptyTree(): Record<string, unknown> {
-  return { teacher: { arch: {}, train: {}, experts: {} }, student: { arch: {}, loss: {}, train: {}, replay: {}, distill: {} }, eval: {} };
+  return { teacher: { arch: {}, train: {}, experts: {} }, student: { arch: {}, loss: {}, train: {}, replay: {}, anchor: {}, distill: {} }, eval: {} };
 }
 
 function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
@@ -204,7 +231,7 @@ export function resolveConfig(base: Record<string, unknown>, overrides: readonly
 export function runId(c: RunConfig): string {
   const { out: _out, threads: _threads, device: _device, ...identity } = c;
   const tasks = c.tasks.replace(/[^a-zA-Z0-9,:-]/g, '').replace(/[,:]/g, '_');
-  return `${c.preset}-${tasks}-s${c.seed}-${configHash(identity).slice(0, 8)}`;
+  return `${c.preset}-${c.joint ? 'joint-' : ''}${tasks}-s${c.seed}-${configHash(identity).slice(0, 8)}`;
 }
 
 export { canonicalJson };

@@ -55,16 +55,48 @@ function classSet(task: TaskData): Set<number> {
   return new Set(task.spec.classes.map((c) => c + off));
 }
 
-function randomImages(split: Split, k: number, rng: Rng, range: '0,1' | '-1,1'): Float32Array {
-  const out = new Float32Array(k * IMAGE);
+/**
+ * What one stage learns: a task of the sequence, or (joint mode) the union of all tasks' training
+ * data with each image's own task, the continual run's upper bound.
+ */
+interface StageData {
+  /** Index of the task whose slot the stage's teacher expert and FID probe are named after. */
+  name: string;
+  tasks: number[];
+  train: Split;
+  /** Task index of each training image. */
+  taskOf: Uint8Array;
+}
+
+function stagesOf(tasks: TaskData[], joint: boolean): StageData[] {
+  if (!joint) return tasks.map((t, k) => ({ name: t.spec.name, tasks: [k], train: t.train, taskOf: new Uint8Array(t.train.n).fill(k) }));
+  const n = tasks.reduce((a, t) => a + t.train.n, 0);
+  const images = new Uint8Array(n * IMAGE);
+  const labels = new Uint8Array(n);
+  const taskOf = new Uint8Array(n);
+  let at = 0;
+  tasks.forEach((t, k) => {
+    images.set(t.train.images, at * IMAGE);
+    labels.set(t.train.labels, at);
+    taskOf.fill(k, at, at + t.train.n);
+    at += t.train.n;
+  });
+  return [{ name: tasks.map((t) => t.spec.name).join('+'), tasks: tasks.map((_, k) => k), train: { images, labels, n, rows: 28, cols: 28 }, taskOf }];
+}
+
+/** k random training images of a stage and the task of each. */
+function randomStageImages(stage: StageData, k: number, rng: Rng, range: '0,1' | '-1,1'): { images: Float32Array; tasks: Int32Array } {
+  const images = new Float32Array(k * IMAGE);
+  const tasks = new Int32Array(k);
   for (let i = 0; i < k; i++) {
-    const j = rng.int(split.n);
+    const j = rng.int(stage.train.n);
+    tasks[i] = stage.taskOf[j]!;
     for (let p = 0; p < IMAGE; p++) {
-      const v = split.images[j * IMAGE + p]! / 255;
-      out[i * IMAGE + p] = range === '0,1' ? v : v * 2 - 1;
+      const v = stage.train.images[j * IMAGE + p]! / 255;
+      images[i * IMAGE + p] = range === '0,1' ? v : v * 2 - 1;
     }
   }
-  return out;
+  return { images, tasks };
 }
 
 function firstImages(split: Split, k: number): Float32Array {
@@ -98,6 +130,12 @@ export async function runContinual(cfg: RunConfig, o: DriverOptions): Promise<st
     const n = Math.min(cfg.teacher.experts.fidSamples, t.train.n);
     await judge.realStats(`${t.spec.name}/train`, firstImages(t.train, n), n);
   }
+  const stages = stagesOf(tasks, cfg.joint);
+  if (cfg.joint) {
+    // The union's statistics for the joint expert's FID probe, from a fixed draw of its images.
+    const n = cfg.teacher.experts.fidSamples;
+    await judge.realStats(`${stages[0]!.name}/train`, randomStageImages(stages[0]!, n, new Rng(cfg.seed + 1), '0,1').images, n);
+  }
 
   const featureDim = 2 * cfg.teacher.arch.criticWidth;
   const student = await Student.create(cfg.student, tasks.length, featureDim, cfg.seed, runtime);
@@ -118,7 +156,7 @@ export async function runContinual(cfg: RunConfig, o: DriverOptions): Promise<st
     }
     student.store.load(join(gen, 'student.safetensors'));
     rng.setState(state.rng);
-    log(`resumed at stage ${state.stage} (${tasks[state.stage]?.spec.name ?? 'done'}), ${state.phase} phase, step ${state.progress}`);
+    log(`resumed at stage ${state.stage} (${stages[state.stage]?.name ?? 'done'}), ${state.phase} phase, step ${state.progress}`);
   }
 
   const save = async () => {
@@ -136,34 +174,36 @@ export async function runContinual(cfg: RunConfig, o: DriverOptions): Promise<st
 
   const expertFor = (t: number) => experts.find((e) => e.id === state.expertOfTask[t]) ?? null;
 
-  for (; state.stage < tasks.length; ) {
+  for (; state.stage < stages.length; ) {
     const k = state.stage;
-    const task = tasks[k]!;
-    const name = task.spec.name;
+    const stage = stages[k]!;
+    const name = stage.name;
+    // The task slot the stage trains (the last of its tasks); earlier slots are replayed.
+    const slot = stage.tasks.at(-1)!;
 
     // ---- teacher phase
     if (state.phase === 'teacher') {
-      if (state.expertOfTask[k] === undefined) {
+      if (state.expertOfTask[slot] === undefined) {
         const d = await chooseExpert(experts, name, cfg.teacher, judge, `${name}/train`, rng);
         state.decisions.push(d);
         const fids = Object.entries(d.fids).map(([e, f]) => `${e} ${f.toFixed(1)}`).join(', ') || 'no experts yet';
-        log(`expert decision for ${name}: ${d.action} -> expert${d.expert} (FID on ${d.samples} samples: ${fids}; threshold ${d.threshold})`);
+        log(`expert decision for ${name}: ${d.action} -> expert${d.expert} (FID on ${d.samples} samples: ${fids}; threshold ${d.threshold.toFixed(1)})`);
         metrics({ type: 'decision', stage: k, ...d });
         if (d.action === 'new' || d.action === 'first') experts.push(await Expert.create(d.expert, cfg.teacher, cfg.seed, runtime));
-        state.expertOfTask[k] = d.expert;
+        for (const t of stage.tasks) state.expertOfTask[t] = d.expert;
       }
-      const e = expertFor(k)!;
+      const e = expertFor(slot)!;
       const held = e.tasks.filter((t) => t !== name);
       const snapshot = held.length ? await Expert.create(1000 + e.id, cfg.teacher, cfg.seed, runtime) : null;
       if (snapshot) for (const [n, t] of e.store.tensors) snapshot.store.tensors.set(n, t);
-      const total = cfg.teacher.train.iterations;
-      const bar = phaseBar(`stage ${k + 1}/${tasks.length} ${name} teacher ${e.name}`, total, process.stderr, state.progress);
+      const total = cfg.teacher.train.iterations * stage.tasks.length; // joint: the whole sequence's budget in its one stage
+      const bar = phaseBar(`stage ${k + 1}/${stages.length} ${name} teacher ${e.name}`, total, process.stderr, state.progress);
       const t0 = performance.now();
       const done = await trainExpert(e, cfg.teacher, {
         iterations: total,
         start: state.progress,
         rng,
-        realBatch: (n) => randomImages(task.train, n, rng, '-1,1'),
+        realBatch: (n) => randomStageImages(stage, n, rng, '-1,1').images,
         // Replay of the expert's own earlier tasks, from a snapshot taken before this task.
         replay: snapshot ? { fraction: held.length / (held.length + 1), batch: async (n) => Float32Array.from(await snapshot.sample(n, rng), (v) => v * 2 - 1) } : undefined,
         fidProbe: async () => judge.fid(await e.sample(cfg.teacher.experts.fidSamples, rng), cfg.teacher.experts.fidSamples, `${name}/train`),
@@ -186,7 +226,7 @@ export async function runContinual(cfg: RunConfig, o: DriverOptions): Promise<st
         log(`stopped: saved at stage ${k + 1} teacher iteration ${done}; continue with --resume`);
         return dir;
       }
-      if (!e.tasks.includes(name)) e.tasks.push(name);
+      for (const t of stage.tasks.map((i) => tasks[i]!.spec.name)) if (!e.tasks.includes(t)) e.tasks.push(t);
       for (const t of e.tasks) {
         const fid = await judge.fid(await e.sample(cfg.teacher.experts.fidSamples, rng), cfg.teacher.experts.fidSamples, `${t}/train`);
         e.fid.set(t, fid);
@@ -203,18 +243,23 @@ export async function runContinual(cfg: RunConfig, o: DriverOptions): Promise<st
       const c = cfg.student;
       const b = c.train.batch;
       const replay: ReplaySource[] = [];
-      if (c.replay.ratio > 0) {
-        for (let t = 0; t < k; t++) {
+      const earlier = stage.tasks[0]!; // tasks before the stage's first are replayed
+      // 'auto': each of the t tasks seen gets 1/t of the batch (van de Ven et al.'s brain-inspired replay).
+      const ratio = c.replay.ratio === 'auto' ? earlier / (earlier + 1) : c.replay.ratio;
+      if (ratio > 0) {
+        for (let t = 0; t < earlier; t++) {
           const e = expertFor(t)!;
           const fid = e.fid.get(tasks[t]!.spec.name) ?? Infinity;
           replay.push({ task: t, expert: e, weight: c.distill.adaptiveWeights ? Math.min(1, c.distill.fidReference / fid) : 1 });
         }
       }
-      const realCount = replay.length ? b - Math.round(b * c.replay.ratio) : b;
-      const known = tasks.map((_, t) => (t <= k ? expertFor(t) : null));
+      const realCount = replay.length ? b - Math.round(b * ratio) : b;
+      const known = tasks.map((_, t) => (t <= slot ? expertFor(t) : null));
+      // The frozen copy: the student as it left the previous stage (taken again on a resume at step 0, where nothing has changed since).
+      if (student.anchored && state.progress === 0) student.freeze();
       const temp = new Temperature(c.distill.temperature);
-      const total = c.train.steps;
-      const bar = phaseBar(`stage ${k + 1}/${tasks.length} ${name} student`, total, process.stderr, state.progress);
+      const total = c.train.steps * stage.tasks.length;
+      const bar = phaseBar(`stage ${k + 1}/${stages.length} ${name} student`, total, process.stderr, state.progress);
       const t0 = performance.now();
       // Steps go to onnxruntime in batches of the runner's steps per run (their feeds do not depend
       // on the student, so assembling them ahead changes nothing), cut at checkpoints; the adaptive
@@ -226,15 +271,17 @@ export async function runContinual(cfg: RunConfig, o: DriverOptions): Promise<st
         const temps: number[] = [];
         for (let i = 0; i < n; i++) {
           temps.push(temp.value((state.progress + i) / total));
+          const real = randomStageImages(stage, realCount, rng, '0,1');
           batch.push(await studentFeeds(student, c, {
-            real: randomImages(task.train, realCount, rng, '0,1'), realCount, currentTask: k, replay, experts: known,
+            real: real.images, realCount, realTasks: cfg.joint ? real.tasks : undefined, currentTask: earlier, replay, experts: known, step: state.progress + i,
           }, temps[i]!, rng));
         }
         const results = await student.step.runSteps(batch);
+        student.restoreFrozenPrior(earlier);
         results.forEach((m, i) => {
           temp.observe(m.kd_posterior);
           state.progress++;
-          bar.tick(state.progress, { loss: m.loss, rec: m.recon, kl: m.kl, nce: m.infonce, kd: m.kd_posterior, T: temps[i]! });
+          bar.tick(state.progress, { loss: m.loss, rec: m.recon, kl: m.kl, nce: m.infonce, kd: m.kd_posterior, al: m.align, T: temps[i]! });
           if (state.progress % 10 === 0) metrics({ type: 'student', stage: k, task: name, step: state.progress, temperature: temps[i]!, ...m });
         });
         if (state.progress % 250 === 0 && state.progress < total) await save();
@@ -248,14 +295,14 @@ export async function runContinual(cfg: RunConfig, o: DriverOptions): Promise<st
       metrics({ type: 'phase', stage: k, task: name, phase: 'student', seconds: (performance.now() - t0) / 1000 });
 
       // ---- evaluation callback and stage export
-      const rows = await evaluateStage(k, tasks, student, expertFor, judge, cfg, rng, dir);
+      const rows = await evaluateStage(k, slot, tasks, student, expertFor, judge, cfg, rng, dir);
       for (const r of rows) metrics({ type: 'eval', ...r });
       await exportModels(join(dir, 'stages', String(k), 'export'), runId(cfg), tasks, student, experts);
       writeModelArtifacts(join(dir, 'artifacts'), cfg, student, experts);
       await writeCurves(dir);
       await o.onStage?.(k, rows);
       state.stage++;
-      state.phase = state.stage < tasks.length ? 'teacher' : 'done';
+      state.phase = state.stage < stages.length ? 'teacher' : 'done';
       state.progress = 0;
       await save();
     }
@@ -267,11 +314,11 @@ export async function runContinual(cfg: RunConfig, o: DriverOptions): Promise<st
 }
 
 /** FID and classifier accuracy of student and teacher samples for every task learned so far; sample grids. */
-async function evaluateStage(k: number, tasks: TaskData[], student: Student, expertFor: (t: number) => Expert | null, judge: SampleJudge, cfg: RunConfig, rng: Rng, dir: string): Promise<StageEval[]> {
+async function evaluateStage(k: number, lastTask: number, tasks: TaskData[], student: Student, expertFor: (t: number) => Expert | null, judge: SampleJudge, cfg: RunConfig, rng: Rng, dir: string): Promise<StageEval[]> {
   const rows: StageEval[] = [];
   const n = cfg.eval.samples;
   const samplesDir = join(dir, 'stages', String(k), 'samples');
-  for (let t = 0; t <= k; t++) {
+  for (let t = 0; t <= lastTask; t++) {
     const name = tasks[t]!.spec.name;
     const classes = classSet(tasks[t]!);
     const models: [string, Float32Array][] = [['student', await student.sample(t, n, rng)]];

@@ -96,6 +96,15 @@ export class TensorStore {
     }
   }
 
+  /**
+   * Stores a tensor that belongs to no step graph (a weight average, a frozen copy) but is saved
+   * and loaded with the checkpoint like the rest; `data` seeds it when it is new.
+   */
+  keep(name: string, data: Float32Array, shape: number[] = [data.length]): void {
+    if (!this.specs.has(name)) this.specs.set(name, { name, role: 'buffer', shape: [...shape], dtype: 'float32' });
+    this.tensors.set(name, new ort.Tensor('float32', data, shape));
+  }
+
   get(name: string): ort.Tensor {
     const t = this.tensors.get(name);
     if (!t) throw new Error(`no stored tensor named '${name}'`);

@@ -35,10 +35,20 @@ export function distillOptions(c: StudentConfig, featureDim: number): student.Di
  */
 export const STUDENT_STEPS_PER_RUN = 5;
 
+export function anchorOptions(c: StudentConfig): student.AnchorOptions {
+  return { betaInput: c.loss.klWarmup > 0, decoderRows: c.anchor.decoder ? c.anchor.decoderBatch : 0, encoder: c.anchor.encoder, freezePrior: c.anchor.freezePrior };
+}
+
+/** Store names of the frozen copy: this prefix and the weight's name. */
+export const ANCHOR_PREFIX = 'anchor.';
+
 export class Student {
+  private frozenSessions: { decoder: ort.InferenceSession; encoder: ort.InferenceSession } | null = null;
+
   private constructor(
     readonly arch: student.StudentArch,
     readonly distill: student.DistillOptions,
+    readonly anchor: student.AnchorOptions,
     readonly store: TensorStore,
     readonly step: StepRunner,
     private readonly runtime: RuntimeOptions,
@@ -47,11 +57,67 @@ export class Student {
   static async create(c: StudentConfig, tasks: number, featureDim: number, seed: number, runtime: RuntimeOptions): Promise<Student> {
     const arch = studentArch(c, tasks);
     const d = distillOptions(c, featureDim);
+    const an = anchorOptions(c);
     const g = new Graph();
-    const step = student.buildStudentStep(g, arch, c.loss, c.train.batch, { kind: 'adam' }, d);
+    const step = student.buildStudentStep(g, arch, c.loss, c.train.batch, { kind: 'adam' }, d, an);
     const store = new TensorStore();
     store.declare(g, seed + 7);
-    return new Student(arch, d, store, await StepRunner.create(step, store, { ...runtime, stepsPerRun: STUDENT_STEPS_PER_RUN }), runtime);
+    const s = new Student(arch, d, an, store, await StepRunner.create(step, store, { ...runtime, stepsPerRun: STUDENT_STEPS_PER_RUN }), runtime);
+    if (s.anchored) s.freeze();
+    return s;
+  }
+
+  /** Whether the student keeps a frozen copy of itself (for any anchor term). */
+  get anchored(): boolean {
+    return this.anchor.decoderRows > 0 || this.anchor.encoder || this.anchor.freezePrior;
+  }
+
+  /** The encoder, decoder and prior as they are now become the frozen copy (saved with the checkpoint). */
+  freeze(): void {
+    for (const name of [...this.store.specs.keys()]) {
+      if (/^(enc|dec|prior)\./.test(name) && !name.includes('.adam_')) this.store.keep(ANCHOR_PREFIX + name, this.store.read(name), this.store.specs.get(name)!.shape);
+    }
+    void this.releaseFrozen();
+  }
+
+  private async releaseFrozen(): Promise<void> {
+    const f = this.frozenSessions;
+    this.frozenSessions = null;
+    await f?.decoder.release();
+    await f?.encoder.release();
+  }
+
+  private frozenWeights(prefix: string): Map<string, Float32Array> {
+    const out = new Map<string, Float32Array>();
+    for (const name of this.store.specs.keys()) if (name.startsWith(ANCHOR_PREFIX + prefix)) out.set(name.slice(ANCHOR_PREFIX.length), this.store.read(name));
+    return out;
+  }
+
+  /** The frozen copy's prior rows. */
+  frozenPrior(): { mu: Float32Array; logvar: Float32Array } {
+    return { mu: this.store.read(ANCHOR_PREFIX + 'prior.mu'), logvar: this.store.read(ANCHOR_PREFIX + 'prior.logvar') };
+  }
+
+  /** Sessions over the frozen decoder (batch decoderRows) and encoder (the training batch). */
+  async frozen(batch: number): Promise<{ decoder: ort.InferenceSession; encoder: ort.InferenceSession }> {
+    if (!this.frozenSessions) {
+      const dec = student.emitDecoderInference(this.arch, Math.max(1, this.anchor.decoderRows), this.frozenWeights('dec.'));
+      const enc = student.emitEncoderInference(this.arch, batch, this.frozenWeights('enc.'));
+      this.frozenSessions = { decoder: await createSession(dec.bytes, this.runtime), encoder: await createSession(enc.bytes, this.runtime) };
+    }
+    return this.frozenSessions;
+  }
+
+  /** Puts the frozen copy's values back into the frozen prior rows (tasks before `current`). */
+  restoreFrozenPrior(current: number): void {
+    if (!this.anchor.freezePrior || current === 0) return;
+    const f = this.frozenPrior();
+    const zd = this.arch.zDim;
+    for (const [name, frozen] of [['prior.mu', f.mu], ['prior.logvar', f.logvar]] as const) {
+      const v = this.store.read(name);
+      v.set(frozen.subarray(0, current * zd));
+      this.store.keep(name, v, this.store.specs.get(name)!.shape);
+    }
   }
 
   weights(prefix: string): Map<string, Float32Array> {
@@ -142,10 +208,15 @@ export interface StudentBatchParts {
   /** Real images of the current task in [0, 1]. */
   real: Float32Array;
   realCount: number;
+  /** The task of each real row (joint mode); absent: all currentTask. */
+  realTasks?: Int32Array;
+  /** The task of the real rows; the replayed ones are earlier tasks. */
   currentTask: number;
   replay: ReplaySource[];
   /** Experts by the tasks they hold (for the teacher posterior), index = task. */
   experts: (Expert | null)[];
+  /** Step within the task (for the KL warm-up). */
+  step: number;
 }
 
 /**
@@ -159,7 +230,7 @@ export async function studentFeeds(s: Student, c: StudentConfig, p: StudentBatch
   const task = new Float32Array(b * T);
   const weight = new Float32Array(b).fill(1);
   x.set(p.real.subarray(0, p.realCount * IMAGE));
-  for (let i = 0; i < p.realCount; i++) task[i * T + p.currentTask] = 1;
+  for (let i = 0; i < p.realCount; i++) task[i * T + (p.realTasks?.[i] ?? p.currentTask)] = 1;
   // Replay: the remaining rows, split evenly over earlier tasks.
   let at = p.realCount;
   const per = p.replay.length ? Math.ceil((b - p.realCount) / p.replay.length) : 0;
@@ -190,6 +261,8 @@ export async function studentFeeds(s: Student, c: StudentConfig, p: StudentBatch
     noise: rng.fillNormal(new Float32Array(b * s.arch.zDim)),
     lr: c.train.lr,
   };
+  if (s.anchor.betaInput) feeds.beta = c.loss.beta * Math.min(1, (p.step + 1) / c.loss.klWarmup);
+  Object.assign(feeds, await anchorFeeds(s, c, p, x, b, rng));
   if (s.distill.weighted) feeds.weight = weight;
   if (s.distill.posterior || s.distill.featureDim) {
     const { posterior, features } = await teacherTargets(p.experts, x, b, task, T, kdT, s.distill.featureDim);
@@ -198,6 +271,56 @@ export async function studentFeeds(s: Student, c: StudentConfig, p: StudentBatch
       feeds.kd_temperature = kdT;
     }
     if (s.distill.featureDim) feeds.teacher_features = features;
+  }
+  return feeds;
+}
+
+/**
+ * The anchor terms' inputs: z from earlier tasks' frozen priors with the frozen decoder's
+ * probabilities, the frozen encoder's posterior on the batch with the replayed rows marked, and
+ * the frozen prior rows. Before any earlier task they are zeros with weight 0.
+ */
+async function anchorFeeds(s: Student, c: StudentConfig, p: StudentBatchParts, x: Float32Array, b: number, rng: Rng): Promise<Record<string, Float32Array | number>> {
+  const an = s.anchor;
+  const T = s.arch.tasks;
+  const zd = s.arch.zDim;
+  const k = p.currentTask;
+  const feeds: Record<string, Float32Array | number> = {};
+  if (!s.anchored) return feeds;
+  const prior = s.frozenPrior();
+  const frozen = k > 0 && (an.decoderRows || an.encoder) ? await s.frozen(b) : null;
+  if (an.decoderRows) {
+    const A = an.decoderRows;
+    const z = new Float32Array(A * zd);
+    const task = new Float32Array(A * T);
+    let target = new Float32Array(A * IMAGE);
+    if (frozen) {
+      for (let i = 0; i < A; i++) {
+        const t = i % k; // earlier tasks in turn
+        task[i * T + t] = 1;
+        for (let j = 0; j < zd; j++) z[i * zd + j] = prior.mu[t * zd + j]! + Math.exp(0.5 * prior.logvar[t * zd + j]!) * rng.normal();
+      }
+      const r = await frozen.decoder.run({ z: new ort.Tensor('float32', z, [A, zd]), task: new ort.Tensor('float32', task, [A, T]) });
+      target = Float32Array.from(r.images!.data as Float32Array);
+    }
+    Object.assign(feeds, { align_z: z, align_task: task, align_target: target, align_weight: frozen ? c.anchor.decoderWeight : 0 });
+  }
+  if (an.encoder) {
+    const mask = new Float32Array(b);
+    let mu = new Float32Array(b * zd);
+    let logvar = new Float32Array(b * zd);
+    if (frozen) {
+      for (let i = p.realCount; i < b; i++) mask[i] = 1;
+      const r = await frozen.encoder.run({ images: new ort.Tensor('float32', x, [b, 1, 28, 28]) });
+      mu = Float32Array.from(r.mu!.data as Float32Array);
+      logvar = Float32Array.from(r.logvar!.data as Float32Array);
+    }
+    Object.assign(feeds, { anchor_mu: mu, anchor_logvar: logvar, anchor_mask: mask, anchor_weight: frozen ? c.anchor.encoderWeight : 0 });
+  }
+  if (an.freezePrior) {
+    const free = new Float32Array(T);
+    for (let t = 0; t < T; t++) free[t] = t >= k ? 1 : 0;
+    Object.assign(feeds, { prior_frozen_mu: prior.mu, prior_frozen_logvar: prior.logvar, prior_free: free });
   }
   return feeds;
 }
@@ -213,21 +336,29 @@ async function teacherTargets(experts: (Expert | null)[], x: Float32Array, b: nu
   const distinct = [...new Set(experts.filter((e): e is Expert => !!e))];
   const judged = new Map<Expert, Awaited<ReturnType<Expert['judge']>>>();
   for (const e of distinct) judged.set(e, await e.judge(x, b));
+  // A softmax over experts of their calibrated critic scores: the critics tell experts apart,
+  // not the tasks one expert holds, so an expert's share goes to the row's own task where the
+  // expert holds it, and evenly over its tasks otherwise.
+  const held = new Map<Expert, number[]>();
+  for (let t = 0; t < T; t++) {
+    const e = experts[t];
+    if (e) held.set(e, [...(held.get(e) ?? []), t]);
+  }
   for (let i = 0; i < b; i++) {
-    const logits: number[] = [];
-    for (let t = 0; t < T; t++) {
-      const e = experts[t];
-      logits.push(e ? (judged.get(e)!.scores[i]! - e.scoreStats.mean) / e.scoreStats.std / kdT : -Infinity);
-    }
+    let own = 0;
+    for (let t = 1; t < T; t++) if (task[i * T + t]! > task[i * T + own]!) own = t;
+    const logits = distinct.map((e) => (judged.get(e)!.scores[i]! - e.scoreStats.mean) / e.scoreStats.std / kdT);
     const m = Math.max(...logits);
-    const ex = logits.map((l) => (l === -Infinity ? 0 : Math.exp(l - m)));
+    const ex = logits.map((l) => Math.exp(l - m));
     const sum = ex.reduce((a, v) => a + v, 0);
-    ex.forEach((v, t) => (posterior[i * T + t] = v / sum));
+    distinct.forEach((e, j) => {
+      const ts = held.get(e)!;
+      if (ts.includes(own)) posterior[i * T + own] += ex[j]! / sum;
+      else for (const t of ts) posterior[i * T + t] += ex[j]! / sum / ts.length;
+    });
     if (featureDim) {
       // The expert of the row's (largest) task supplies the features to match.
-      let t = 0;
-      for (let k = 1; k < T; k++) if (task[i * T + k]! > task[i * T + t]!) t = k;
-      const e = experts[t] ?? distinct[0];
+      const e = experts[own] ?? distinct[0];
       if (e) features.set(judged.get(e)!.features.subarray(i * featureDim, (i + 1) * featureDim), i * featureDim);
     }
   }

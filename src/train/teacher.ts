@@ -11,6 +11,8 @@ import type { TeacherConfig } from './config.js';
 import { createSession, StepRunner, TensorStore, type RuntimeOptions } from './session.js';
 
 export const IMAGE = 784;
+/** Store names of the generator's moving average: this prefix and the weight's name. */
+export const EMA_PREFIX = 'ema.';
 
 /** What the training loops need from evaluation: FID against cached real statistics, and a classifier. */
 export interface SampleJudge {
@@ -77,7 +79,34 @@ export class Expert {
     const gen = teacher.buildGeneratorStep(gg, arch, t);
     store.declare(gc, seed + 1000 * id);
     store.declare(gg, seed + 1000 * id);
-    return new Expert(id, arch, store, await StepRunner.create(critic, store, runtime), await StepRunner.create(gen, store, runtime), runtime);
+    const e = new Expert(id, arch, store, await StepRunner.create(critic, store, runtime), await StepRunner.create(gen, store, runtime), runtime);
+    if (c.train.emaKimg > 0) {
+      for (const [name, w] of e.rawGeneratorWeights()) store.keep(EMA_PREFIX + name, w, store.specs.get(name)!.shape);
+    }
+    return e;
+  }
+
+  /** Whether the expert keeps a moving average of its generator (what it samples and exports then). */
+  get hasEma(): boolean {
+    return this.store.specs.has(EMA_PREFIX + 'G.fc.weight');
+  }
+
+  /**
+   * One update of the generator's weight average after a generator step, as StyleGAN2-ADA's
+   * training loop does it: half-life min(kimg * 1000, rampup * images seen) images. A new tensor
+   * each time: a replay snapshot may hold the previous one.
+   */
+  updateEma(imagesSeen: number, batch: number, kimg: number, rampup: number): void {
+    let nimg = kimg * 1000;
+    if (rampup > 0) nimg = Math.min(nimg, imagesSeen * rampup);
+    const beta = 0.5 ** (batch / Math.max(nimg, 1e-8));
+    for (const [name, w] of this.rawGeneratorWeights()) {
+      const key = EMA_PREFIX + name;
+      const old = this.store.get(key).data as Float32Array;
+      const next = new Float32Array(w.length);
+      for (let i = 0; i < w.length; i++) next[i] = w[i]! + beta * (old[i]! - w[i]!);
+      this.store.keep(key, next, this.store.specs.get(key)!.shape);
+    }
   }
 
   get name(): string {
@@ -89,8 +118,21 @@ export class Expert {
     return this.criticStep.steps * 1_000_003 + this.generatorStep.steps;
   }
 
+  /** The weights the expert samples and exports with: the moving average where it keeps one. */
   generatorWeights(): Map<string, Float32Array> {
+    if (!this.hasEma) return this.rawGeneratorWeights();
+    const out = new Map<string, Float32Array>();
+    for (const name of this.rawGeneratorWeightNames()) out.set(name, this.store.read(EMA_PREFIX + name));
+    return out;
+  }
+
+  /** The trained generator's weights (spectral norm applied). */
+  rawGeneratorWeights(): Map<string, Float32Array> {
     return teacher.normalizedGeneratorWeights(this.arch, (k) => this.store.read(k));
+  }
+
+  private rawGeneratorWeightNames(): string[] {
+    return [...teacher.normalizedGeneratorWeights({ ...this.arch, spectralNorm: [false, false, false] }, (k) => this.store.get(k).data as Float32Array).keys()];
   }
 
   criticWeights(): Map<string, Float32Array> {
@@ -171,6 +213,7 @@ export async function trainExpert(
   let it = o.start;
   while (it < o.iterations) {
     if (o.shouldStop()) break;
+    const { generator: lrG, critic: lrD } = teacherLearningRates(c, it, o.iterations);
     let m: Record<string, number> = {};
     for (let k = 0; k < c.train.nCritic; k++) {
       const real = new Float32Array(b * IMAGE);
@@ -180,17 +223,24 @@ export async function trainExpert(
         real,
         z: o.rng.fillNormal(new Float32Array(b * e.arch.zDim)),
         eps: o.rng.fillUniform(new Float32Array(b)),
-        lr: c.train.lr,
+        lr: lrD,
       });
     }
-    const g = await e.generatorStep.run({ z: o.rng.fillNormal(new Float32Array(b * e.arch.zDim)), lr: c.train.lr });
+    const g = await e.generatorStep.run({ z: o.rng.fillNormal(new Float32Array(b * e.arch.zDim)), lr: lrG });
     it++;
+    if (e.hasEma) e.updateEma(it * b, b, c.train.emaKimg, c.train.emaRampup);
     const log: TeacherStepLog = { iteration: it, critic_loss: m.loss!, generator_loss: g.loss!, wasserstein: m.wasserstein!, gp: m.gp! };
     if (o.fidProbe && (it % c.train.fidEvery === 0 || it === o.iterations)) log.fid = await o.fidProbe();
     o.onStep(log);
     if (o.onCheckpoint && o.checkpointEvery && it % o.checkpointEvery === 0 && it < o.iterations) await o.onCheckpoint(it);
   }
   return it;
+}
+
+/** The generator's and critic's learning rates for iteration `it` (0-based) of `total`. */
+export function teacherLearningRates(c: TeacherConfig, it: number, total: number): { generator: number; critic: number } {
+  const f = c.train.lrDecay === 'linear' ? 1 - it / total : 1;
+  return { generator: c.train.lr * f, critic: (c.train.criticLr ?? c.train.lr) * f };
 }
 
 /** Calibrates the critic's scores on the expert's own samples, so critics of different experts compare. */
@@ -207,7 +257,10 @@ export interface ExpertDecision {
   task: string;
   fids: Record<string, number>;
   samples: number;
+  /** The threshold the chosen expert was held to (relative: the factor times its own-task FID). */
   threshold: number;
+  /** Each expert's FID on its own tasks (the relative rule's reference). */
+  ownFids?: Record<string, number>;
   action: 'new' | 'reuse' | 'first' | 'cap';
   expert: number;
 }
@@ -217,13 +270,23 @@ export interface ExpertDecision {
  * a new expert when the smallest exceeds the threshold (and the cap allows), else the closest.
  */
 export async function chooseExpert(experts: readonly Expert[], task: string, c: TeacherConfig, judge: SampleJudge, statsKey: string, rng: Rng): Promise<ExpertDecision> {
-  const threshold = c.experts.fidThreshold;
   const samples = c.experts.fidSamples;
-  if (experts.length === 0) return { task, fids: {}, samples, threshold, action: 'first', expert: 0 };
+  if (experts.length === 0) return { task, fids: {}, samples, threshold: c.experts.fidThreshold, action: 'first', expert: 0 };
   const fids: Record<string, number> = {};
   for (const e of experts) fids[e.name] = await judge.fid(await e.sample(samples, rng), samples, statsKey);
-  const best = experts.reduce((a, e) => (fids[e.name]! < fids[a.name]! ? e : a));
-  if (fids[best.name]! <= threshold) return { task, fids, samples, threshold, action: 'reuse', expert: best.id };
-  if (experts.length >= c.experts.maxExperts) return { task, fids, samples, threshold, action: 'cap', expert: best.id };
-  return { task, fids, samples, threshold, action: 'new', expert: experts.length };
+  // The relative rule compares each expert with what it reaches on its own tasks, so an expert
+  // that fits its own data at FID 100 is reused for a task it fits at 180 (factor 2).
+  const own: Record<string, number> = {};
+  for (const e of experts) {
+    const v = e.tasks.map((t) => e.fid.get(t)).filter((x): x is number => x !== undefined);
+    own[e.name] = v.length ? v.reduce((a, x) => a + x, 0) / v.length : c.experts.fidThreshold / c.experts.relativeFactor;
+  }
+  const relative = c.experts.threshold === 'relative';
+  const thresholdOf = (e: Expert) => (relative ? c.experts.relativeFactor * own[e.name]! : c.experts.fidThreshold);
+  const best = experts.reduce((a, e) => (fids[e.name]! / thresholdOf(e) < fids[a.name]! / thresholdOf(a) ? e : a));
+  const threshold = thresholdOf(best);
+  const base = { task, fids, samples, threshold, ...(relative ? { ownFids: own } : {}) };
+  if (fids[best.name]! <= threshold) return { ...base, action: 'reuse', expert: best.id };
+  if (experts.length >= c.experts.maxExperts) return { ...base, action: 'cap', expert: best.id };
+  return { ...base, action: 'new', expert: experts.length };
 }

@@ -85,7 +85,7 @@ describe('npm run train --preset smoke', () => {
     const [node, args] = cli(['--preset', 'smoke', '--tasks', 'mnist:0-4,mnist:5-9', '--out', out, ...over]);
     const r = spawnSync(node, args, { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/expert decision for mnist:5-9: reuse -> expert0 \(FID on 256 samples: expert0 \d+\.\d; threshold 1000000000\)/);
+    expect(r.stderr).toMatch(/expert decision for mnist:5-9: reuse -> expert0 \(FID on 256 samples: expert0 \d+\.\d; threshold 1000000000\.0\)/);
     const dir = join(out, runId(resolveConfig({ preset: 'smoke', tasks: 'mnist:0-4,mnist:5-9' }, over)));
     const m = readExportManifest(join(dir, 'export'));
     expect(m.teacher!.experts.map((e) => e.tasks)).toEqual([['mnist:0-4', 'mnist:5-9']]);
