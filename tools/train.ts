@@ -28,6 +28,9 @@ Options:
   --device D        cpu | cuda (default cpu)
   --threads N       onnxruntime intra-op threads (default: all cores)
   --out DIR         output folder (default results)
+  --teacher-from DIR  take the teacher experts of a finished run (same tasks, seed and teacher
+                    settings) and train only the student: student ablations without retraining
+                    the teacher
   --resume          continue the run with this configuration from its last checkpoint
   --fresh           delete an earlier run with this configuration and start over
   --print-config    print the resolved configuration and exit
@@ -50,14 +53,14 @@ async function main(): Promise<void> {
     options: {
       preset: { type: 'string' }, tasks: { type: 'string' }, seed: { type: 'string' }, device: { type: 'string' },
       threads: { type: 'string' }, out: { type: 'string' }, resume: { type: 'boolean' }, fresh: { type: 'boolean' },
-      'print-config': { type: 'boolean' }, joint: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      'print-config': { type: 'boolean' }, joint: { type: 'boolean' }, 'teacher-from': { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (a.help) {
     process.stdout.write(HELP);
     return;
   }
-  const known = new Set(['preset', 'tasks', 'seed', 'device', 'threads', 'out', 'resume', 'fresh', 'print-config', 'joint', 'help', 'h']);
+  const known = new Set(['preset', 'tasks', 'seed', 'device', 'threads', 'out', 'resume', 'fresh', 'print-config', 'joint', 'teacher-from', 'help', 'h']);
   const overrides = [...positionals];
   for (const t of tokens ?? []) {
     if (t.kind === 'option' && !known.has(t.name)) {
@@ -79,6 +82,7 @@ async function main(): Promise<void> {
   if (a.threads !== undefined) base.threads = num(a.threads, 'threads');
   if (a.out !== undefined) base.out = a.out;
   if (a.joint) base.joint = true;
+  if (a['teacher-from'] !== undefined) base.teacherFrom = resolve(String(a['teacher-from']));
   const cfg = resolveConfig(base, overrides);
   parseSequence(cfg.tasks); // unknown task names fail here, before anything is written
   checkDevice(cfg.device); // and a missing CUDA provider, before any data is loaded

@@ -19,13 +19,13 @@ export const teacherConfigSchema = z.object({
   }),
   train: z.object({
     /** Generator iterations per task (each with nCritic critic steps). */
-    iterations: positiveInt.default(600),
-    nCritic: positiveInt.default(5),
+    iterations: positiveInt.default(1300),
+    nCritic: positiveInt.default(2),
     batch: positiveInt.default(64),
     /** The generator's learning rate (and the critic's unless criticLr is set). */
     lr: z.number().positive().default(2e-4),
     /** The critic's learning rate (TTUR, Heusel et al. 2017: a faster critic, fewer critic steps); null: the same as lr. */
-    criticLr: z.number().positive().nullable().default(null),
+    criticLr: z.number().positive().nullable().default(4e-4),
     /** 'linear': both learning rates fall linearly to zero over each task's iterations; 'none': constant. */
     lrDecay: z.enum(['none', 'linear']).default('none'),
     beta1: prob.default(0.5),
@@ -34,14 +34,14 @@ export const teacherConfigSchema = z.object({
     /** FID of the expert's samples on its task every this many iterations (the curve in the log). */
     fidEvery: positiveInt.default(100),
     /** Half-life of the generator's weight average in thousands of images (StyleGAN2-ADA's ema_kimg); 0: no average, the raw generator is sampled and exported. */
-    emaKimg: z.number().nonnegative().default(0),
+    emaKimg: z.number().nonnegative().default(10),
     /** The average's half-life is at most this fraction of the images seen in the task so far (ema_rampup); 0: no ramp. */
     emaRampup: z.number().nonnegative().default(0.05),
   }),
   experts: z.object({
     /** 'relative': a new expert when the best expert's FID on the new task exceeds relativeFactor x its FID on its own tasks; 'absolute': when it exceeds fidThreshold. */
-    threshold: z.enum(['relative', 'absolute']).default('absolute'),
-    relativeFactor: z.number().positive().default(2),
+    threshold: z.enum(['relative', 'absolute']).default('relative'),
+    relativeFactor: z.number().positive().default(3),
     /** The absolute threshold (threshold=absolute). */
     fidThreshold: z.number().positive().default(150),
     maxExperts: positiveInt.default(4),
@@ -58,7 +58,7 @@ export const studentConfigSchema = z.object({
     uDim: z.number().int().nonnegative().default(0),
   }),
   loss: z.object({
-    beta: z.number().nonnegative().default(4),
+    beta: z.number().nonnegative().default(1),
     /** The KL weight rises linearly from 0 to beta over this many steps of each task (0: no warm-up). */
     klWarmup: z.number().int().nonnegative().default(0),
     temperature: z.number().positive().default(0.5),
@@ -66,29 +66,29 @@ export const studentConfigSchema = z.object({
   }),
   train: z.object({
     /** Student steps per task. */
-    steps: positiveInt.default(1500),
+    steps: positiveInt.default(3000),
     batch: positiveInt.default(64),
     lr: z.number().positive().default(1e-3),
     maxShift: z.number().int().min(0).max(4).default(2),
   }),
   replay: z.object({
     /** Fraction of each batch drawn from teacher samples of earlier tasks (0: no replay); 'auto': (t-1)/t at task t, every task weighted alike. */
-    ratio: z.union([prob, z.literal('auto')]).default(0.5),
+    ratio: z.union([prob, z.literal('auto')]).default('auto'),
     /** Mix teacher samples and real data with mixup (lambda ~ Beta(alpha, alpha)). */
     mixup: z.boolean().default(false),
     mixupAlpha: z.number().positive().default(0.4),
   }),
   anchor: z.object({
     /** Replay alignment (MeRGAN): the decoder's output on z drawn from each earlier task's prior matches a frozen copy of the student's decoder taken before the task (BCE against its probabilities). */
-    decoder: z.boolean().default(false),
+    decoder: z.boolean().default(true),
     decoderWeight: z.number().nonnegative().default(1),
     /** Rows of z per step for the alignment, spread over the earlier tasks. */
     decoderBatch: positiveInt.default(32),
     /** The encoder's posterior on replayed images matches the frozen encoder's (KL), as in Ramapuram et al.'s lifelong generative modelling. */
-    encoder: z.boolean().default(false),
+    encoder: z.boolean().default(true),
     encoderWeight: z.number().nonnegative().default(1),
     /** Earlier tasks' prior parameters stay as the frozen copy has them. */
-    freezePrior: z.boolean().default(false),
+    freezePrior: z.boolean().default(true),
   }),
   distill: z.object({
     /** KL between the teacher's task posterior (softmax over experts' critic scores at temperature T) and q(u|x). */
@@ -118,6 +118,8 @@ export const runConfigSchema = z
     seed: z.number().int().nonnegative().default(0),
     /** The joint upper bound: every task's data at once in one stage (same models and budget per task), instead of one task after another. */
     joint: z.boolean().default(false),
+    /** A finished run whose teacher experts this run takes as they ended (same tasks and teacher config; each expert trained in one stage), training only the student. */
+    teacherFrom: z.string().nullable().default(null),
     device: z.enum(['cpu', 'cuda']).default('cpu'),
     threads: z.number().int().nonnegative().default(0),
     out: z.string().default('results'),
@@ -143,7 +145,8 @@ type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends rea
 /** Presets: `smoke` for tests (under 2 minutes), `default` for the 2-core CPU (under 20), `paper` for a GPU. */
 export const PRESETS: Record<RunConfig['preset'], DeepPartial<RunConfig>> = {
   smoke: {
-    teacher: { train: { iterations: 12, nCritic: 2, batch: 32, fidEvery: 6 }, experts: { fidSamples: 256 } },
+    // A dozen iterations give no meaningful own-task FID, so the smoke preset keeps the absolute expert threshold.
+    teacher: { train: { iterations: 12, nCritic: 2, batch: 32, fidEvery: 6 }, experts: { fidSamples: 256, threshold: 'absolute' } },
     student: { train: { steps: 30, batch: 32 } },
     eval: { samples: 256, featureNetSteps: 300 },
   },

@@ -9,7 +9,7 @@ import { Rng } from '../util/rng.js';
 import { makeDirs, writeFileAtomic } from '../util/fs.js';
 import { gridPng } from '../eval/images.js';
 import { renderFigure, trainingCurves, type MetricRecord } from '../eval/plots.js';
-import { type RunConfig, runId } from './config.js';
+import { type RunConfig, runId, canonicalJson } from './config.js';
 import { Expert, trainExpert, chooseExpert, calibrateCritic, IMAGE, type SampleJudge, type ExpertDecision } from './teacher.js';
 import { Student, studentFeeds, Temperature, type ReplaySource } from './student.js';
 import { phaseBar } from './progress.js';
@@ -173,6 +173,7 @@ export async function runContinual(cfg: RunConfig, o: DriverOptions): Promise<st
   };
 
   const expertFor = (t: number) => experts.find((e) => e.id === state.expertOfTask[t]) ?? null;
+  const source = cfg.teacherFrom ? readTeacherSource(cfg, stages.length) : null;
 
   for (; state.stage < stages.length; ) {
     const k = state.stage;
@@ -180,6 +181,32 @@ export async function runContinual(cfg: RunConfig, o: DriverOptions): Promise<st
     const name = stage.name;
     // The task slot the stage trains (the last of its tasks); earlier slots are replayed.
     const slot = stage.tasks.at(-1)!;
+
+    // ---- teacher phase, taken from another run
+    if (state.phase === 'teacher' && source) {
+      const id = source.state.expertOfTask[slot]!;
+      const from = source.state.experts.find((x) => x.id === id)!;
+      let e = experts.find((x) => x.id === id);
+      if (!e) {
+        e = await Expert.create(id, cfg.teacher, cfg.seed, runtime);
+        e.store.load(join(source.gen, `${e.name}.safetensors`));
+        e.scoreStats = from.scoreStats;
+        experts.push(e);
+      }
+      for (const t of stage.tasks) {
+        state.expertOfTask[t] = id;
+        const n = tasks[t]!.spec.name;
+        if (!e.tasks.includes(n)) e.tasks.push(n);
+        if (from.fid[n] !== undefined) e.fid.set(n, from.fid[n]!);
+      }
+      const d = source.state.decisions[k]!;
+      state.decisions.push(d);
+      metrics({ type: 'decision', stage: k, ...d, from: source.dir });
+      log(`teacher for ${name}: ${e.name} of ${source.dir} as it ended (${d.action} there)`);
+      state.phase = 'student';
+      state.progress = 0;
+      await save();
+    }
 
     // ---- teacher phase
     if (state.phase === 'teacher') {
@@ -311,6 +338,22 @@ export async function runContinual(cfg: RunConfig, o: DriverOptions): Promise<st
   pointLatest(cfg.out, dir);
   log(`done: ${dir} (export/ holds the student decoder, encoder and teacher experts)`);
   return dir;
+}
+
+/** A finished run to take the teacher from, checked to hold the same tasks and teacher, each expert from one stage. */
+function readTeacherSource(cfg: RunConfig, stages: number): { dir: string; state: RunState; gen: string } {
+  const dir = resolve(cfg.teacherFrom!);
+  const statePath = join(dir, 'checkpoints', 'state.json');
+  const configPath = join(dir, 'config.json');
+  if (!existsSync(statePath) || !existsSync(configPath)) throw new Error(`teacherFrom: ${dir} is not a run folder (no config.json or checkpoints/state.json); give a finished run of npm run train`);
+  const state = JSON.parse(readFileSync(statePath, 'utf8')) as RunState;
+  const other = JSON.parse(readFileSync(configPath, 'utf8')) as RunConfig;
+  if (state.phase !== 'done') throw new Error(`teacherFrom: the run in ${dir} has not finished (stage ${state.stage}, ${state.phase} phase); finish it with --resume first`);
+  if (other.tasks !== cfg.tasks || other.joint !== cfg.joint || other.seed !== cfg.seed) throw new Error(`teacherFrom: ${dir} learned tasks '${other.tasks}'${other.joint ? ' jointly' : ''} with seed ${other.seed}; this run needs '${cfg.tasks}'${cfg.joint ? ' jointly' : ''} with seed ${cfg.seed}`);
+  if (canonicalJson(other.teacher) !== canonicalJson(cfg.teacher)) throw new Error(`teacherFrom: ${dir} trained its teacher with another configuration (its config.json's teacher section differs); use the same teacher.* settings`);
+  const shared = state.experts.find((e) => e.tasks.length > 1 && stages > 1);
+  if (shared) throw new Error(`teacherFrom: ${dir}'s expert${shared.id} learned ${shared.tasks.join(', ')} in several stages, so its final weights are not what the earlier stages' students saw; train the teacher in this run instead`);
+  return { dir, state, gen: join(dir, 'checkpoints', String(state.generation)) };
 }
 
 /** FID and classifier accuracy of student and teacher samples for every task learned so far; sample grids. */

@@ -134,3 +134,23 @@ describe('npm run train --joint (smoke)', () => {
     rmSync(out, { recursive: true });
   });
 });
+
+describe('npm run train --teacher-from (smoke)', () => {
+  it("trains only the student on a finished run's teacher, and refuses another teacher configuration", { timeout: 300_000 }, () => {
+    const first = train(['--preset', 'smoke'], ['student.train.steps=10']);
+    const [node, a] = cli(['--preset', 'smoke', '--out', first.out, '--teacher-from', first.dir, 'student.train.steps=10', 'student.loss.beta=1']);
+    const r = spawnSync(node, a, { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/teacher for mnist: expert0 of .* as it ended \(first there\)/);
+    expect(r.stderr).not.toMatch(/mnist teacher expert0 \[/);
+    const dir = join(first.out, runId(resolveConfig({ preset: 'smoke', teacherFrom: first.dir }, ['student.train.steps=10', 'student.loss.beta=1'])));
+    const mA = readExportManifest(join(first.dir, 'export'));
+    const mB = readExportManifest(join(dir, 'export'));
+    expect(mB.teacher!.experts.map((e) => [e.tasks, e.sha256])).toEqual(mA.teacher!.experts.map((e) => [e.tasks, e.sha256]));
+    expect(mB.student.decoder.sha256).not.toBe(mA.student.decoder.sha256);
+    const bad = spawnSync(node, cli(['--preset', 'smoke', '--out', first.out, '--teacher-from', first.dir, 'teacher.train.lr=1e-3'])[1], { encoding: 'utf8' });
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/another configuration .* teacher section differs/);
+    rmSync(first.out, { recursive: true });
+  });
+});
