@@ -55,7 +55,7 @@ describe('npm run eval on a tiny run (2 stages of untrained demo exports, fake m
     // Progress on stderr, results on stdout; every FID comes with its sample counts and floor.
     expect(r.stderr).toMatch(/feature net: trained in .* test accuracy mnist .*fashion/);
     expect(r.stderr).toMatch(/eval: mnist: real-vs-real floor FID [\d.]+/);
-    expect(r.stdout).toMatch(/stage 0 student mnist +FID [\d.]+ \(n=120 samples vs 1505 test; real-vs-real floor [\d.]+: 120 train vs 1505 test\)/);
+    expect(r.stdout).toMatch(/stage 0 student mnist +FID [\d.]+ \(n=120 samples vs 10000 test; real-vs-real floor [\d.]+: 120 train vs 10000 test\)/);
     expect(r.stdout).toMatch(/stage 1 student fashion +FID [\d.]+ \(n=120 samples vs 10000 test/);
 
     for (const f of ['report.html', 'fid.json', 'forgetting.json', 'figures/training_curves.png', 'figures/heatmap_fid.png', 'figures/heatmap_kid.png', 'figures/fid_by_stage.png', 'figures/samples/student_stage0_mnist.png', 'figures/samples/real_fashion.png']) {

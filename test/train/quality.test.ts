@@ -44,7 +44,7 @@ describe('teacher learning rates', () => {
     expect(half.generator).toBeCloseTo(5e-5, 12);
     expect(half.critic).toBeCloseTo(1.5e-4, 12);
     expect(teacherLearningRates(c, 99, 100).generator).toBeCloseTo(1e-6, 12);
-    const flat = resolveConfig({}, ['teacher.train.lr=1e-4', 'teacher.train.lrDecay=none']).teacher;
+    const flat = resolveConfig({}, ['teacher.train.lr=1e-4', 'teacher.train.criticLr=null', 'teacher.train.lrDecay=none']).teacher;
     expect(teacherLearningRates(flat, 99, 100)).toEqual({ generator: 1e-4, critic: 1e-4 });
   });
 });
