@@ -73,7 +73,7 @@ export const studentConfigSchema = z.object({
   }),
   replay: z.object({
     /** Fraction of each batch drawn from teacher samples of earlier tasks (0: no replay); 'auto': (t-1)/t at task t, every task weighted alike. */
-    ratio: z.union([prob, z.literal('auto')]).default('auto'),
+    ratio: z.union([prob, z.literal('auto')], { error: "a fraction from 0 to 1, or 'auto'" }).default('auto'),
     /** Mix teacher samples and real data with mixup (lambda ~ Beta(alpha, alpha)). */
     mixup: z.boolean().default(false),
     mixupAlpha: z.number().positive().default(0.4),

@@ -4,7 +4,7 @@
 
 import { existsSync, readFileSync, rmSync, symlinkSync, appendFileSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { loadSequence, type TaskData, type Split } from '../data/index.js';
+import { loadSequence, parseSequence, type TaskData, type Split } from '../data/index.js';
 import { Rng } from '../util/rng.js';
 import { makeDirs, writeFileAtomic } from '../util/fs.js';
 import { gridPng } from '../eval/images.js';
@@ -118,6 +118,8 @@ export async function runContinual(cfg: RunConfig, o: DriverOptions): Promise<st
   if (existsSync(statePath) && !o.resume) {
     throw new Error(`${dir} already holds a run with this configuration. Continue it with --resume, or start over with --fresh (deletes it), or change --seed/--out.`);
   }
+  // A wrong --teacher-from fails here, before anything is written or loaded.
+  const source = cfg.teacherFrom ? readTeacherSource(cfg, cfg.joint ? 1 : parseSequence(cfg.tasks).length) : null;
   makeDirs(dir);
   writeFileAtomic(join(dir, 'config.json'), JSON.stringify({ ...cfg, runId: runId(cfg) }, null, 2) + '\n');
   const metrics = (row: Record<string, unknown>) => appendFileSync(join(dir, 'metrics.jsonl'), JSON.stringify({ time: new Date().toISOString(), ...row }) + '\n');
@@ -173,7 +175,6 @@ export async function runContinual(cfg: RunConfig, o: DriverOptions): Promise<st
   };
 
   const expertFor = (t: number) => experts.find((e) => e.id === state.expertOfTask[t]) ?? null;
-  const source = cfg.teacherFrom ? readTeacherSource(cfg, stages.length) : null;
 
   for (; state.stage < stages.length; ) {
     const k = state.stage;

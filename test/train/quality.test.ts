@@ -151,6 +151,10 @@ describe('npm run train --teacher-from (smoke)', () => {
     const bad = spawnSync(node, cli(['--preset', 'smoke', '--out', first.out, '--teacher-from', first.dir, 'teacher.train.lr=1e-3'])[1], { encoding: 'utf8' });
     expect(bad.status).toBe(1);
     expect(bad.stderr).toMatch(/another configuration .* teacher section differs/);
+    const none = spawnSync(node, cli(['--preset', 'smoke', '--out', first.out, '--teacher-from', join(first.out, 'nothing-here')])[1], { encoding: 'utf8' });
+    expect(none.status).toBe(1);
+    expect(none.stderr).toMatch(/nothing-here is not a run folder/);
+    expect(none.stderr).not.toMatch(/feature net/); // refused before any data is loaded
     rmSync(first.out, { recursive: true });
   });
 });
