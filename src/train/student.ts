@@ -88,9 +88,7 @@ export class Student {
   }
 
   private frozenWeights(prefix: string): Map<string, Float32Array> {
-    const out = new Map<string, Float32Array>();
-    for (const name of this.store.specs.keys()) if (name.startsWith(ANCHOR_PREFIX + prefix)) out.set(name.slice(ANCHOR_PREFIX.length), this.store.read(name));
-    return out;
+    return new Map([...this.weights(ANCHOR_PREFIX + prefix)].map(([name, w]) => [name.slice(ANCHOR_PREFIX.length), w]));
   }
 
   /** The frozen copy's prior rows. */

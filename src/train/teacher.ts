@@ -122,7 +122,7 @@ export class Expert {
   generatorWeights(): Map<string, Float32Array> {
     if (!this.hasEma) return this.rawGeneratorWeights();
     const out = new Map<string, Float32Array>();
-    for (const name of this.rawGeneratorWeightNames()) out.set(name, this.store.read(EMA_PREFIX + name));
+    for (const name of this.store.specs.keys()) if (name.startsWith(EMA_PREFIX)) out.set(name.slice(EMA_PREFIX.length), this.store.read(name));
     return out;
   }
 
@@ -131,9 +131,6 @@ export class Expert {
     return teacher.normalizedGeneratorWeights(this.arch, (k) => this.store.read(k));
   }
 
-  private rawGeneratorWeightNames(): string[] {
-    return [...teacher.normalizedGeneratorWeights({ ...this.arch, spectralNorm: [false, false, false] }, (k) => this.store.get(k).data as Float32Array).keys()];
-  }
 
   criticWeights(): Map<string, Float32Array> {
     const out = new Map<string, Float32Array>();
