@@ -31,7 +31,7 @@ export interface RuntimeOptions {
   optimization?: 'extended' | 'all';
 }
 
-const CUDA_INSTALL = 'ONNXRUNTIME_NODE_INSTALL=cuda12 npm install onnxruntime-node';
+const CUDA_INSTALL = 'npm run install:cuda';
 
 /** Throws a clear error when the CUDA execution provider's libraries are not installed. */
 export function checkDevice(device: Device): void {

@@ -105,7 +105,7 @@ describe('training through emitted artifacts', () => {
   });
 
   it("asks for the CUDA install when device 'cuda' has no provider libraries", () => {
-    expect(() => checkDevice('cuda')).toThrow(/ONNXRUNTIME_NODE_INSTALL=cuda12/);
+    expect(() => checkDevice('cuda')).toThrow(/npm run install:cuda/);
     expect(() => checkDevice('cpu')).not.toThrow();
   });
 });
