@@ -1,7 +1,6 @@
 // npm run train: learns a task sequence with the teacher (WGAN-GP experts) and the student
 // (beta-VAE with task priors, replay and distillation). See --help.
 
-import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { configKeys, resolveConfig, runId } from '../src/train/config.js';
@@ -31,7 +30,11 @@ Options:
   --teacher-from DIR  take the teacher experts of a finished run (same tasks, seed and teacher
                     settings) and train only the student: student ablations without retraining
                     the teacher
-  --resume          continue the run with this configuration from its last checkpoint
+  --resume          continue the run with this configuration from its last checkpoint (its
+                    files are checked against the SHA-256 recorded when it was written)
+  --generation G    with --resume: continue from kept checkpoint generation G (the one before
+                    the newest is kept, for when the newest is damaged)
+  --resume-if-any   resume when there is a checkpoint, else start (for jobs that restart)
   --fresh           delete an earlier run with this configuration and start over
   --print-config    print the resolved configuration and exit
   -h, --help        this text
@@ -52,7 +55,7 @@ async function main(): Promise<void> {
     tokens: true,
     options: {
       preset: { type: 'string' }, tasks: { type: 'string' }, seed: { type: 'string' }, device: { type: 'string' },
-      threads: { type: 'string' }, out: { type: 'string' }, resume: { type: 'boolean' }, fresh: { type: 'boolean' },
+      threads: { type: 'string' }, out: { type: 'string' }, resume: { type: 'boolean' }, fresh: { type: 'boolean' }, generation: { type: 'string' }, 'resume-if-any': { type: 'boolean' },
       'print-config': { type: 'boolean' }, joint: { type: 'boolean' }, 'teacher-from': { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
   });
@@ -60,7 +63,7 @@ async function main(): Promise<void> {
     process.stdout.write(HELP);
     return;
   }
-  const known = new Set(['preset', 'tasks', 'seed', 'device', 'threads', 'out', 'resume', 'fresh', 'print-config', 'joint', 'teacher-from', 'help', 'h']);
+  const known = new Set(['preset', 'tasks', 'seed', 'device', 'threads', 'out', 'resume', 'fresh', 'generation', 'resume-if-any', 'print-config', 'joint', 'teacher-from', 'help', 'h']);
   const overrides = [...positionals];
   for (const t of tokens ?? []) {
     if (t.kind === 'option' && !known.has(t.name)) {
@@ -90,18 +93,30 @@ async function main(): Promise<void> {
     console.log(JSON.stringify({ runId: runId(cfg), ...cfg }, null, 2));
     return;
   }
-  if (a.fresh) rmSync(resolve(cfg.out, runId(cfg)), { recursive: true, force: true });
+  const generation = num(a.generation, 'generation');
+  if (generation !== undefined && !a.resume) throw new Error('--generation G picks the checkpoint generation --resume continues from: give --resume too');
+  if (a.fresh && (a.resume || a['resume-if-any'])) throw new Error('--fresh starts over and --resume continues: give one of them');
+  // The options that name the run, for the messages that say how to continue it.
+  const skip = new Set(['--resume', '--fresh', '--resume-if-any']);
+  const argv = process.argv.slice(2).filter((x, i, all) => !skip.has(x) && x !== '--generation' && all[i - 1] !== '--generation' && !x.startsWith('--generation='));
+  const command = ['npm run train --', ...argv.map((x) => (/^[\w./:=,+-]+$/.test(x) ? x : `'${x.replace(/'/g, "'\\''")}'`))].join(' ');
   const stop = { requested: false };
-  process.on('SIGINT', () => {
-    if (stop.requested) process.exit(130);
+  let stoppedBy = 0;
+  const onSignal = (signal: string, code: number) => {
+    if (stop.requested) process.exit(code);
     stop.requested = true;
-    process.stderr.write('\ninterrupt: saving a checkpoint after this step (Ctrl-C again to quit without saving)\n');
-  });
-  process.on('SIGTERM', () => (stop.requested = true));
+    stoppedBy = code;
+    process.stderr.write(`\n${signal}: saving a checkpoint after this step (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again quits without saving)\n`);
+  };
+  process.on('SIGINT', () => onSignal('SIGINT', 130));
+  process.on('SIGTERM', () => onSignal('SIGTERM', 143));
   const t0 = performance.now();
-  const dir = await runContinual(cfg, { resume: !!a.resume, judge: () => makeJudge({ threads: cfg.threads || undefined, steps: cfg.eval.featureNetSteps }), stop });
+  const dir = await runContinual(cfg, {
+    resume: a.resume ? true : a['resume-if-any'] ? 'if-any' : false, fresh: !!a.fresh, generation, command,
+    judge: () => makeJudge({ threads: cfg.threads || undefined, steps: cfg.eval.featureNetSteps }), stop,
+  });
   process.stderr.write(`wall time ${((performance.now() - t0) / 60000).toFixed(1)} min\n`);
-  if (stop.requested) process.exitCode = 130;
+  if (stop.requested) process.exitCode = stoppedBy;
   console.log(dir);
 }
 

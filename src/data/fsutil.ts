@@ -2,7 +2,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { makeDirs } from '../util/fs.ts';
+import { writeFileAtomic } from '../util/fs.ts';
 
 export function sha256Hex(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
@@ -15,17 +15,9 @@ export function tempPathFor(target: string): string {
   return path.join(dir, `.${base}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
 }
 
-/** Writes `data` to `target` atomically: readers see the old file or the whole new one, never a part. */
+/** Writes `data` to `target` atomically (the project's one writer: temp file, fsync, rename). */
 export async function atomicWriteFile(target: string, data: Uint8Array | string): Promise<void> {
-  makeDirs(path.dirname(target));
-  const tmp = tempPathFor(target);
-  try {
-    await fs.writeFile(tmp, data);
-    await fs.rename(tmp, target);
-  } catch (e) {
-    await removeQuietly(tmp);
-    throw e;
-  }
+  writeFileAtomic(target, data);
 }
 
 export async function atomicWriteJson(target: string, value: unknown): Promise<void> {

@@ -123,6 +123,8 @@ export const runConfigSchema = z
     device: z.enum(['cpu', 'cuda']).default('cpu'),
     threads: z.number().int().nonnegative().default(0),
     out: z.string().default('results'),
+    /** Checkpoint intervals (teacher generator iterations, student steps); not part of the run id: resume is exact at any interval. */
+    checkpoint: z.object({ teacherEvery: positiveInt.default(100), studentEvery: positiveInt.default(250) }),
     teacher: teacherConfigSchema,
     student: studentConfigSchema,
     eval: z.object({
@@ -149,6 +151,7 @@ export const PRESETS: Record<RunConfig['preset'], DeepPartial<RunConfig>> = {
     teacher: { train: { iterations: 12, nCritic: 2, batch: 32, fidEvery: 6 }, experts: { fidSamples: 256, threshold: 'absolute' } },
     student: { train: { steps: 30, batch: 32 } },
     eval: { samples: 256, featureNetSteps: 300 },
+    checkpoint: { teacherEvery: 4, studentEvery: 10 },
   },
   default: {},
   paper: {
@@ -159,7 +162,7 @@ export const PRESETS: Record<RunConfig['preset'], DeepPartial<RunConfig>> = {
 };
 
 function emptyTree(): Record<string, unknown> {
-  return { teacher: { arch: {}, train: {}, experts: {} }, student: { arch: {}, loss: {}, train: {}, replay: {}, anchor: {}, distill: {} }, eval: {} };
+  return { teacher: { arch: {}, train: {}, experts: {} }, student: { arch: {}, loss: {}, train: {}, replay: {}, anchor: {}, distill: {} }, eval: {}, checkpoint: {} };
 }
 
 function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
@@ -232,7 +235,7 @@ export function resolveConfig(base: Record<string, unknown>, overrides: readonly
 
 /** A deterministic run id: preset, tasks and a hash of the whole parsed config (the "param stamp"). */
 export function runId(c: RunConfig): string {
-  const { out: _out, threads: _threads, device: _device, ...identity } = c;
+  const { out: _out, threads: _threads, device: _device, checkpoint: _checkpoint, ...identity } = c;
   const tasks = c.tasks.replace(/[^a-zA-Z0-9,:-]/g, '').replace(/[,:]/g, '_');
   return `${c.preset}-${c.joint ? 'joint-' : ''}${tasks}-s${c.seed}-${configHash(identity).slice(0, 8)}`;
 }

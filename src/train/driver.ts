@@ -2,7 +2,7 @@
 // (choose or add an expert, train it) and a student phase (real data + replay + distillation),
 // then the evaluation callback, a stage export and a checkpoint. Reads top to bottom.
 
-import { existsSync, readFileSync, rmSync, symlinkSync, appendFileSync, renameSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, symlinkSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadSequence, parseSequence, type TaskData, type Split } from '../data/index.js';
 import { Rng } from '../util/rng.js';
@@ -16,19 +16,9 @@ import { phaseBar } from './progress.js';
 import { writeModel, writeExportManifest, EXPORT_FORMAT, type ExportManifest } from './export.js';
 import type { RuntimeOptions } from './session.js';
 import { leafInfos, writeArtifacts } from './artifacts.js';
+import { Checkpoints, MetricsLog, RunLock, initialState, type RunState } from './runfiles.js';
 
-export interface RunState {
-  stage: number;
-  phase: 'teacher' | 'student' | 'done';
-  /** Progress within the phase (generator iterations or student steps). */
-  progress: number;
-  /** Expert id per learned task (index = task). */
-  expertOfTask: number[];
-  experts: { id: number; tasks: string[]; fid: Record<string, number>; scoreStats: { mean: number; std: number } }[];
-  decisions: ExpertDecision[];
-  rng: number[];
-  generation: number;
-}
+export type { RunState } from './runfiles.js';
 
 export interface StageEval {
   stage: number;
@@ -40,7 +30,14 @@ export interface StageEval {
 }
 
 export interface DriverOptions {
-  resume: boolean;
+  /** Continue from the last checkpoint; 'if-any': resume when there is one, else start. */
+  resume: boolean | 'if-any';
+  /** Delete the run folder's earlier contents first (under the lock). */
+  fresh?: boolean;
+  /** Resume from this kept checkpoint generation instead of the newest. */
+  generation?: number;
+  /** The command that started the run, for the messages that say how to continue it. */
+  command?: string;
   judge: () => Promise<SampleJudge>;
   /** Called after each stage with the evaluation rows (the evaluation callback). */
   onStage?: (stage: number, rows: StageEval[]) => void | Promise<void>;
@@ -106,23 +103,42 @@ function firstImages(split: Split, k: number): Float32Array {
 
 export async function runContinual(cfg: RunConfig, o: DriverOptions): Promise<string> {
   const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  const dir = resolve(cfg.out, runId(cfg));
+  const command = o.command ?? 'npm run train --';
+  makeDirs(dir);
+  const lock = RunLock.acquire(dir, log);
+  try {
+    return await runLocked(cfg, o, dir, command, log);
+  } catch (err) {
+    // A full disk: the error names the file and the space; the run goes on from its last checkpoint.
+    if ((err as NodeJS.ErrnoException).code === 'ENOSPC') throw new Error(`${(err as Error).message}, then \`${command} --resume\` continues from the last checkpoint.`);
+    throw err;
+  } finally {
+    lock.release();
+  }
+}
+
+async function runLocked(cfg: RunConfig, o: DriverOptions, dir: string, command: string, log: (l: string) => void): Promise<string> {
   const stop = o.stop ?? { requested: false };
   // Training takes turns between sessions (critic and generator steps, samplers, the critic
   // inference behind distillation, the student step); threads that kept spinning after their
   // session's run would take the cores from the next session. Measured on 2 cores: a student
   // step with replay and distillation 169 -> 92 ms, a teacher iteration 627 -> 592 ms.
   const runtime: RuntimeOptions = { device: cfg.device, threads: cfg.threads || undefined, spin: 'run' };
-  const dir = resolve(cfg.out, runId(cfg));
-  const ckptDir = join(dir, 'checkpoints');
-  const statePath = join(ckptDir, 'state.json');
-  if (existsSync(statePath) && !o.resume) {
+  if (o.fresh) for (const f of readdirSync(dir)) if (f !== 'run.lock') rmSync(join(dir, f), { recursive: true, force: true });
+  const ckpts = new Checkpoints(join(dir, 'checkpoints'), command);
+  if (ckpts.exists && !o.resume) {
     throw new Error(`${dir} already holds a run with this configuration. Continue it with --resume, or start over with --fresh (deletes it), or change --seed/--out.`);
   }
+  // Validated and verified before any data is loaded: a damaged checkpoint fails here.
+  const resumed: RunState | null = o.resume === true || (o.resume === 'if-any' && ckpts.exists) || o.generation !== undefined ? ckpts.open(o.generation) : null;
   // A wrong --teacher-from fails here, before anything is written or loaded.
   const source = cfg.teacherFrom ? readTeacherSource(cfg, cfg.joint ? 1 : parseSequence(cfg.tasks).length) : null;
-  makeDirs(dir);
   writeFileAtomic(join(dir, 'config.json'), JSON.stringify({ ...cfg, runId: runId(cfg) }, null, 2) + '\n');
-  const metrics = (row: Record<string, unknown>) => appendFileSync(join(dir, 'metrics.jsonl'), JSON.stringify({ time: new Date().toISOString(), ...row }) + '\n');
+  const metricsLog = new MetricsLog(join(dir, 'metrics.jsonl'));
+  // Rows logged after the last checkpoint are logged again by the resumed run: cut them here.
+  metricsLog.reset(resumed?.metricsBytes ?? 0);
+  const metrics = (row: Record<string, unknown>) => metricsLog.append(row);
 
   log(`run ${runId(cfg)} -> ${dir}`);
   const tasks = await loadSequence(cfg.tasks, { log });
@@ -143,35 +159,37 @@ export async function runContinual(cfg: RunConfig, o: DriverOptions): Promise<st
   const student = await Student.create(cfg.student, tasks.length, featureDim, cfg.seed, runtime);
   const experts: Expert[] = [];
   const rng = new Rng(cfg.seed);
-  let state: RunState = { stage: 0, phase: 'teacher', progress: 0, expertOfTask: [], experts: [], decisions: [], rng: rng.getState(), generation: 0 };
+  let state: RunState = initialState(rng.getState());
 
-  if (o.resume && existsSync(statePath)) {
-    state = JSON.parse(readFileSync(statePath, 'utf8')) as RunState;
-    const gen = join(ckptDir, String(state.generation));
+  if (resumed) {
+    state = resumed;
     for (const s of state.experts) {
       const e = await Expert.create(s.id, cfg.teacher, cfg.seed, runtime);
-      e.store.load(join(gen, `${e.name}.safetensors`));
+      e.store.load(ckpts.path(state, `${e.name}.safetensors`));
       e.tasks.push(...s.tasks);
       for (const [k, v] of Object.entries(s.fid)) e.fid.set(k, v);
       e.scoreStats = s.scoreStats;
       experts.push(e);
     }
-    student.store.load(join(gen, 'student.safetensors'));
-    rng.setState(state.rng);
-    log(`resumed at stage ${state.stage} (${stages[state.stage]?.name ?? 'done'}), ${state.phase} phase, step ${state.progress}`);
+    student.store.load(ckpts.path(state, 'student.safetensors'));
+    rng.setState(state.rng as number[]);
+    log(`resumed from checkpoint generation ${state.generation} (verified) at stage ${state.stage} (${stages[state.stage]?.name ?? 'done'}), ${state.phase} phase, step ${state.progress}`);
   }
 
+  // Mid-phase parts of the state: the teacher's replay snapshot, the adaptive temperature.
+  let snapshot: Expert | null = null;
+  let temperature: Temperature | null = null;
   const save = async () => {
     state.rng = rng.getState();
     state.experts = experts.map((e) => ({ id: e.id, tasks: [...e.tasks], fid: Object.fromEntries(e.fid), scoreStats: e.scoreStats }));
-    const generation = state.generation + 1;
-    const gen = join(ckptDir, String(generation));
-    for (const e of experts) e.store.save(join(gen, `${e.name}.safetensors`));
-    student.store.save(join(gen, 'student.safetensors'));
-    const previous = state.generation;
-    state.generation = generation;
-    writeFileAtomic(statePath, JSON.stringify(state, null, 2) + '\n'); // the commit point
-    rmSync(join(ckptDir, String(previous)), { recursive: true, force: true });
+    state.metricsBytes = metricsLog.bytes;
+    if (temperature && state.phase === 'student') state.temperature = temperature.getState();
+    else delete state.temperature;
+    const files = new Map<string, Uint8Array>();
+    for (const e of experts) files.set(`${e.name}.safetensors`, e.store.toSafetensors());
+    files.set('student.safetensors', student.store.toSafetensors());
+    if (snapshot && state.phase === 'teacher') files.set('snapshot.safetensors', snapshot.store.toSafetensors());
+    ckpts.commit(state, files);
   };
 
   const expertFor = (t: number) => experts.find((e) => e.id === state.expertOfTask[t]) ?? null;
@@ -222,8 +240,16 @@ export async function runContinual(cfg: RunConfig, o: DriverOptions): Promise<st
       }
       const e = expertFor(slot)!;
       const held = e.tasks.filter((t) => t !== name);
-      const snapshot = held.length ? await Expert.create(1000 + e.id, cfg.teacher, cfg.seed, runtime) : null;
-      if (snapshot) for (const [n, t] of e.store.tensors) snapshot.store.tensors.set(n, t);
+      snapshot = null;
+      if (held.length) {
+        // The expert as it was before this task, replayed for its earlier tasks. Mid-phase the
+        // expert has moved on, so a resumed phase takes the snapshot its checkpoint kept.
+        const snap = await Expert.create(1000 + e.id, cfg.teacher, cfg.seed, runtime);
+        if (state.progress > 0) snap.store.load(ckpts.path(state, 'snapshot.safetensors'));
+        else for (const [n, t] of e.store.tensors) snap.store.tensors.set(n, t);
+        snapshot = snap;
+      }
+      const replaySnapshot = snapshot;
       const total = cfg.teacher.train.iterations * stage.tasks.length; // joint: the whole sequence's budget in its one stage
       const bar = phaseBar(`stage ${k + 1}/${stages.length} ${name} teacher ${e.name}`, total, process.stderr, state.progress);
       const t0 = performance.now();
@@ -233,7 +259,7 @@ export async function runContinual(cfg: RunConfig, o: DriverOptions): Promise<st
         rng,
         realBatch: (n) => randomStageImages(stage, n, rng, '-1,1').images,
         // Replay of the expert's own earlier tasks, from a snapshot taken before this task.
-        replay: snapshot ? { fraction: held.length / (held.length + 1), batch: async (n) => Float32Array.from(await snapshot.sample(n, rng), (v) => v * 2 - 1) } : undefined,
+        replay: replaySnapshot ? { fraction: held.length / (held.length + 1), batch: async (n) => Float32Array.from(await replaySnapshot.sample(n, rng), (v) => v * 2 - 1) } : undefined,
         fidProbe: async () => judge.fid(await e.sample(cfg.teacher.experts.fidSamples, rng), cfg.teacher.experts.fidSamples, `${name}/train`),
         onStep: (l) => {
           bar.tick(l.iteration, { W: l.wasserstein, gp: l.gp, fid: l.fid });
@@ -245,7 +271,7 @@ export async function runContinual(cfg: RunConfig, o: DriverOptions): Promise<st
           state.progress = it;
           await save();
         },
-        checkpointEvery: 100,
+        checkpointEvery: cfg.checkpoint.teacherEvery,
       });
       bar.end();
       state.progress = done;
@@ -260,6 +286,7 @@ export async function runContinual(cfg: RunConfig, o: DriverOptions): Promise<st
         e.fid.set(t, fid);
       }
       await calibrateCritic(e, rng);
+      snapshot = null;
       metrics({ type: 'phase', stage: k, task: name, phase: 'teacher', expert: e.id, seconds: (performance.now() - t0) / 1000, fid: Object.fromEntries(e.fid) });
       state.phase = 'student';
       state.progress = 0;
@@ -286,6 +313,8 @@ export async function runContinual(cfg: RunConfig, o: DriverOptions): Promise<st
       // The frozen copy: the student as it left the previous stage (taken again on a resume at step 0, where nothing has changed since).
       if (student.anchored && state.progress === 0) student.freeze();
       const temp = new Temperature(c.distill.temperature);
+      if (state.progress > 0 && state.temperature) temp.setState(state.temperature);
+      temperature = temp;
       const total = c.train.steps * stage.tasks.length;
       const bar = phaseBar(`stage ${k + 1}/${stages.length} ${name} student`, total, process.stderr, state.progress);
       const t0 = performance.now();
@@ -294,7 +323,8 @@ export async function runContinual(cfg: RunConfig, o: DriverOptions): Promise<st
       // temperature reads each step's result before the next step's targets, so it goes one by one.
       const perRun = c.distill.temperature.kind === 'adaptive' ? 1 : student.step.stepsPerRun;
       while (state.progress < total && !stop.requested) {
-        const n = Math.min(perRun, total - state.progress, 250 - (state.progress % 250));
+        const every = cfg.checkpoint.studentEvery;
+        const n = Math.min(perRun, total - state.progress, every - (state.progress % every));
         const batch: Record<string, Float32Array | number>[] = [];
         const temps: number[] = [];
         for (let i = 0; i < n; i++) {
@@ -312,7 +342,7 @@ export async function runContinual(cfg: RunConfig, o: DriverOptions): Promise<st
           bar.tick(state.progress, { loss: m.loss, rec: m.recon, kl: m.kl, nce: m.infonce, kd: m.kd_posterior, al: m.align, T: temps[i]! });
           if (state.progress % 10 === 0) metrics({ type: 'student', stage: k, task: name, step: state.progress, temperature: temps[i]!, ...m });
         });
-        if (state.progress % 250 === 0 && state.progress < total) await save();
+        if (state.progress % every === 0 && state.progress < total) await save();
       }
       bar.end();
       if (state.progress < total) {
@@ -321,6 +351,7 @@ export async function runContinual(cfg: RunConfig, o: DriverOptions): Promise<st
         return dir;
       }
       metrics({ type: 'phase', stage: k, task: name, phase: 'student', seconds: (performance.now() - t0) / 1000 });
+      temperature = null;
 
       // ---- evaluation callback and stage export
       const rows = await evaluateStage(k, slot, tasks, student, expertFor, judge, cfg, rng, dir);
@@ -344,17 +375,18 @@ export async function runContinual(cfg: RunConfig, o: DriverOptions): Promise<st
 /** A finished run to take the teacher from, checked to hold the same tasks and teacher, each expert from one stage. */
 function readTeacherSource(cfg: RunConfig, stages: number): { dir: string; state: RunState; gen: string } {
   const dir = resolve(cfg.teacherFrom!);
-  const statePath = join(dir, 'checkpoints', 'state.json');
+  const ckpts = new Checkpoints(join(dir, 'checkpoints'), `npm run train -- (the command of the run in ${dir})`);
   const configPath = join(dir, 'config.json');
-  if (!existsSync(statePath) || !existsSync(configPath)) throw new Error(`teacherFrom: ${dir} is not a run folder (no config.json or checkpoints/state.json); give a finished run of npm run train`);
-  const state = JSON.parse(readFileSync(statePath, 'utf8')) as RunState;
+  if (!ckpts.exists || !existsSync(configPath)) throw new Error(`teacherFrom: ${dir} is not a run folder (no config.json or checkpoints/state.json); give a finished run of npm run train`);
+  // Its experts' weights are read only from a generation whose files match their recorded hashes.
+  const state = ckpts.open();
   const other = JSON.parse(readFileSync(configPath, 'utf8')) as RunConfig;
   if (state.phase !== 'done') throw new Error(`teacherFrom: the run in ${dir} has not finished (stage ${state.stage}, ${state.phase} phase); finish it with --resume first`);
   if (other.tasks !== cfg.tasks || other.joint !== cfg.joint || other.seed !== cfg.seed) throw new Error(`teacherFrom: ${dir} learned tasks '${other.tasks}'${other.joint ? ' jointly' : ''} with seed ${other.seed}; this run needs '${cfg.tasks}'${cfg.joint ? ' jointly' : ''} with seed ${cfg.seed}`);
   if (canonicalJson(other.teacher) !== canonicalJson(cfg.teacher)) throw new Error(`teacherFrom: ${dir} trained its teacher with another configuration (its config.json's teacher section differs); use the same teacher.* settings`);
   const shared = state.experts.find((e) => e.tasks.length > 1 && stages > 1);
   if (shared) throw new Error(`teacherFrom: ${dir}'s expert${shared.id} learned ${shared.tasks.join(', ')} in several stages, so its final weights are not what the earlier stages' students saw; train the teacher in this run instead`);
-  return { dir, state, gen: join(dir, 'checkpoints', String(state.generation)) };
+  return { dir, state, gen: ckpts.genDir(state.generation) };
 }
 
 /** FID and classifier accuracy of student and teacher samples for every task learned so far; sample grids. */

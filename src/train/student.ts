@@ -187,6 +187,14 @@ export class Temperature {
   value(progress: number): number {
     return this.c.kind === 'linear' ? this.c.start + (this.c.end - this.c.start) * progress : this.t;
   }
+  /** What a checkpoint keeps of the adaptive rule, so that a resumed phase goes on from it. */
+  getState(): { t: number; reference: number | null } {
+    return { t: this.t, reference: this.reference };
+  }
+  setState(s: { t: number; reference: number | null }): void {
+    this.t = s.t;
+    this.reference = s.reference;
+  }
   /** Adaptive rule: soften (raise T) while the KL is above its value at the start of the phase, sharpen below it. */
   observe(kl: number | undefined): void {
     if (this.c.kind !== 'adaptive' || kl === undefined || !Number.isFinite(kl)) return;

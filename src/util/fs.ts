@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, renameSync, writeFileSync, rmSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, writeFileSync, rmSync, openSync, fsyncSync, closeSync, statfsSync, appendFileSync } from 'node:fs';
 import { dirname, basename, join, resolve } from 'node:path';
 
 /**
@@ -37,6 +37,48 @@ export function writeFileAtomic(path: string, data: Uint8Array | string): void {
     renameSync(tmp, path);
   } catch (err) {
     rmSync(tmp, { force: true });
-    throw err;
+    throw explainWriteError(err, path, typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength);
   }
+}
+
+/** Appends to a file; a full disk is reported like writeFileAtomic's. */
+export function appendFile(path: string, data: string): void {
+  try {
+    appendFileSync(path, data);
+  } catch (err) {
+    throw explainWriteError(err, path, Buffer.byteLength(data));
+  }
+}
+
+/** A write that failed for lack of space: the file, the bytes it needed and what was free. */
+export class DiskFullError extends Error {
+  readonly code = 'ENOSPC';
+  constructor(
+    readonly path: string,
+    readonly bytes: number,
+    readonly free: number | null,
+  ) {
+    super(`no space left on the device for ${path}: the write needs ${formatBytes(bytes)}${free === null ? '' : ` and ${formatBytes(free)} are free there`}. Free some space on that file system (or choose another location)`);
+  }
+}
+
+/** Turns ENOSPC / EDQUOT into a DiskFullError naming the file; other errors pass unchanged. */
+export function explainWriteError(err: unknown, path: string, bytes: number): unknown {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  if (code !== 'ENOSPC' && code !== 'EDQUOT') return err;
+  let free: number | null = null;
+  try {
+    const s = statfsSync(dirname(path));
+    free = Number(s.bavail) * Number(s.bsize);
+  } catch {
+    // the size is a hint; the error stands without it
+  }
+  return new DiskFullError(path, bytes, free);
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} bytes`;
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
 }

@@ -74,7 +74,7 @@ describe('npm run train --preset smoke', () => {
     expect(again.stderr).toMatch(/--resume/);
     const resumed = spawnSync(node, [...args, '--resume'], { encoding: 'utf8' });
     expect(resumed.status, resumed.stderr).toBe(0);
-    expect(resumed.stderr).toMatch(/resumed at stage 0 \(mnist\), student phase, step \d+/);
+    expect(resumed.stderr).toMatch(/resumed from checkpoint generation \d+ \(verified\) at stage 0 \(mnist\), student phase, step \d+/);
     expect(existsSync(join(dir, 'export', 'manifest.json'))).toBe(true);
     rmSync(out, { recursive: true });
   });
