@@ -111,7 +111,10 @@ export async function runContinual(cfg: RunConfig, o: DriverOptions): Promise<st
     return await runLocked(cfg, o, dir, command, log);
   } catch (err) {
     // A full disk: the error names the file and the space; the run goes on from its last checkpoint.
-    if ((err as NodeJS.ErrnoException).code === 'ENOSPC') throw new Error(`${(err as Error).message}, then \`${command} --resume\` continues from the last checkpoint.`);
+    if ((err as NodeJS.ErrnoException).code === 'ENOSPC') {
+      const next = existsSync(join(dir, 'checkpoints', 'state.json')) ? `\`${command} --resume\` continues from the last checkpoint` : `run \`${command}\` again (no checkpoint had been written yet)`;
+      throw new Error(`${(err as Error).message}; then ${next}.`);
+    }
     throw err;
   } finally {
     lock.release();
