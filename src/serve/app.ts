@@ -34,6 +34,10 @@ export interface AppOptions {
   onError?: (err: Error, request: Request) => void;
 }
 
+/** Paths the app serves (all with GET, HEAD and OPTIONS): another method on them is a 405, not a 404. */
+const KNOWN_PATHS = [/^\/$/, /^\/index\.html$/, /^\/sample$/, /^\/v1\/models$/, /^\/healthz$/, /^\/models\/[^/]+$/, /^\/student-sampler\.js$/, /^\/ort\/[^/]+$/, /^\/favicon\.ico$/];
+const ALLOW = 'GET, HEAD, OPTIONS';
+
 const ENDPOINTS = ['GET /sample?task=<task>', 'GET /v1/models', 'GET /healthz', 'GET /models/<file>.onnx', 'GET /models/manifest.json', 'GET /', 'GET /student-sampler.js'];
 
 export function createApp(options: AppOptions): Hono {
@@ -51,6 +55,9 @@ export function createApp(options: AppOptions): Hono {
     await next();
     // Lets pages with Cross-Origin-Embedder-Policy load the models and the module too.
     c.header('Cross-Origin-Resource-Policy', 'cross-origin');
+    // While draining, each response closes its connection, so keep-alive clients reconnect
+    // (to another replica) instead of sending more requests to a server that is about to close.
+    if (draining?.()) c.header('Connection', 'close');
   });
   app.use('/sample', requestTimeout(options.timeout), limit);
 
@@ -60,7 +67,14 @@ export function createApp(options: AppOptions): Hono {
   if (assets) app.route('/', webRoutes({ assets }));
   else app.get('/', (c) => c.json({ run: registry.run, tasks: registry.taskNames, endpoints: ENDPOINTS }));
 
-  app.notFound((c) => jsonError(c, 404, `no route ${c.req.method} ${new URL(c.req.url).pathname.slice(0, 100)}; the endpoints are: ${ENDPOINTS.join(', ')}`, { endpoints: ENDPOINTS }));
+  app.notFound((c) => {
+    const path = new URL(c.req.url).pathname;
+    if (!['GET', 'HEAD', 'OPTIONS'].includes(c.req.method) && KNOWN_PATHS.some((p) => p.test(path))) {
+      c.header('Allow', ALLOW);
+      return jsonError(c, 405, `${c.req.method} is not allowed on ${path.slice(0, 100)}: it answers ${ALLOW}`, { allow: ALLOW.split(', ') });
+    }
+    return jsonError(c, 404, `no route ${c.req.method} ${new URL(c.req.url).pathname.slice(0, 100)}; the endpoints are: ${ENDPOINTS.join(', ')}`, { endpoints: ENDPOINTS });
+  });
   app.onError((err, c) => {
     report(err, c.req.raw);
     return jsonError(c, 500, `internal error while serving ${c.req.method} ${new URL(c.req.url).pathname.slice(0, 100)}: ${err.message}. This is a bug or a broken model file; the server log has the details`);

@@ -22,9 +22,12 @@ options:
   --concurrency N     /sample requests running at once (default ${CONCURRENCY_LIMIT_DEFAULTS.max})
   --queue N           /sample requests waiting beyond those, then 503 (default ${CONCURRENCY_LIMIT_DEFAULTS.queue})
   --timeout-ms MS     /sample request timeout (default ${REQUEST_TIMEOUT_DEFAULTS.ms})
+  --drain-ms MS       on SIGTERM, keep serving this long with /healthz at 503 before closing the
+                      listener, so load balancers stop sending first (default ${SERVER_DEFAULTS.drainMs})
   -h, --help          this text
 
-SIGTERM or Ctrl-C stops gracefully: running requests finish, then the process exits.`;
+SIGTERM or Ctrl-C stops gracefully: /healthz turns 503, serving goes on for the drain period,
+then the listener closes, running and queued requests finish, and the process exits 0.`;
 
 function fail(message: string): never {
   console.error(`error: ${message}\n(npm run serve -- --help shows the options)`);
@@ -49,6 +52,7 @@ try {
       concurrency: { type: 'string' },
       queue: { type: 'string' },
       'timeout-ms': { type: 'string' },
+      'drain-ms': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   }).values;
@@ -70,8 +74,10 @@ try {
     backend: args.backend as BackendName,
     concurrency: { max: whole('--concurrency', args.concurrency, 1), queue: whole('--queue', args.queue, 0) },
     timeout: { ms: whole('--timeout-ms', args['timeout-ms'], 1) },
+    drainMs: whole('--drain-ms', args['drain-ms'], 0),
   });
-  console.log(`listening on ${server.url}  (try ${server.url}/sample?task=${server.registry.taskNames[0]}&seed=7, or open ${server.url}/ in a browser)`);
+  console.log(`listening on ${server.url}  (pid ${process.pid}; try ${server.url}/sample?task=${server.registry.taskNames[0]}&seed=7, or open ${server.url}/ in a browser)`);
+  const drainMs = whole('--drain-ms', args['drain-ms'], 0) ?? SERVER_DEFAULTS.drainMs;
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) {
@@ -79,7 +85,7 @@ try {
       process.exit(1);
     }
     stopping = true;
-    console.log(`${signal}: finishing running requests, then exiting`);
+    console.log(`${signal}: draining for ${drainMs} ms (/healthz answers 503), then finishing running requests and exiting`);
     server.close().then(
       () => process.exit(0),
       (err: Error) => {

@@ -214,6 +214,17 @@ describe.each(executors)('app on $name', (executor) => {
     expect((await (await app.request('/')).json() as any).endpoints).toContain('GET /v1/models');
   });
 
+  test('another method on a served path: 405 with Allow; on an unknown path still 404', async () => {
+    for (const [method, path] of [['POST', '/sample?task=mnist'], ['DELETE', '/models/manifest.json'], ['PUT', '/healthz'], ['PATCH', '/']]) {
+      const res = await app.request(path!, { method });
+      expect(res.status, `${method} ${path}`).toBe(405);
+      expect(res.headers.get('Allow')).toBe('GET, HEAD, OPTIONS');
+      expect((await res.json() as any).error).toContain(`${method} is not allowed on ${path!.split('?')[0]}: it answers GET, HEAD, OPTIONS`);
+    }
+    expect((await app.request('/nope', { method: 'POST' })).status).toBe(404);
+    expect((await app.request('/healthz', { method: 'HEAD' })).status).toBe(200);
+  });
+
   test('a failing model answers 500 with what happened, never a crash', async () => {
     const broken = createApp({ registry: Object.assign(Object.create(registry), { sample: () => Promise.reject(new Error('out of memory')) }), onError: () => undefined });
     const res = await broken.request('/sample?task=mnist&seed=1');

@@ -27,7 +27,7 @@ const pageErrors: string[] = [];
 
 beforeAll(async () => {
   demo = makeDemoRun();
-  server = await startServer({ run: demo.run, port: 0, host: '127.0.0.1', log: () => undefined });
+  server = await startServer({ run: demo.run, port: 0, host: '127.0.0.1', drainMs: 0, log: () => undefined });
   userDataDir = mkdtempSync(join(tmpdir(), 'serve-chromium-'));
   context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
   page = context.pages()[0] ?? (await context.newPage());

@@ -47,7 +47,7 @@ function listening(child: ChildProcess): Promise<string> {
 }
 
 test('SIGTERM: requests already running finish, then the process exits 0', async () => {
-  const child = spawn(process.execPath, [...MAIN, '--run', demo.run, '--port', '0', '--host', '127.0.0.1', '--concurrency', '2'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...MAIN, '--run', demo.run, '--port', '0', '--host', '127.0.0.1', '--concurrency', '2', '--drain-ms', '0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stdout!.on('data', (d: Buffer) => (log += d));
   child.stderr!.on('data', (d: Buffer) => (log += d));
@@ -80,6 +80,6 @@ test('SIGTERM: requests already running finish, then the process exits 0', async
   }
   expect(Math.max(...finished)).toBeGreaterThan(signalled); // some were still running when SIGTERM came
   expect(await exited).toBe(0);
-  expect(log).toContain('SIGTERM: finishing running requests, then exiting');
+  expect(log).toContain('SIGTERM: draining for 0 ms (/healthz answers 503), then finishing running requests and exiting');
   await expect(fetch(`${url}/healthz`)).rejects.toThrow();
 });

@@ -79,6 +79,32 @@ describe('npm run train --preset smoke', () => {
     rmSync(out, { recursive: true });
   });
 
+  it('SIGTERM to the npm process of npm run train saves a checkpoint and exits 143', { timeout: 300_000 }, async () => {
+    const out = mkdtempSync(join(tmpdir(), 'train-'));
+    const child = spawn('npm', ['run', 'train', '--', '--preset', 'smoke', '--out', out, 'student.train.steps=150'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => (err += String(d)));
+    await new Promise<void>((resolve) => {
+      const t = setInterval(() => {
+        if (/stage 1\/2 mnist student/.test(err)) {
+          clearInterval(t);
+          child.kill('SIGTERM'); // to npm, as a container runtime or a process manager sends it
+          resolve();
+        }
+      }, 100);
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve)); // 'close': stderr read to its end
+    expect(code, err).toBe(143);
+    expect(err.slice(-1500)).toMatch(/SIGTERM: saving a checkpoint after this step/);
+    expect(err).toMatch(/saved at stage 1 student step \d+; continue with --resume/);
+    const dir = join(out, runId(resolveConfig({ preset: 'smoke' }, ['student.train.steps=150'])));
+    const state = JSON.parse(readFileSync(join(dir, 'checkpoints', 'state.json'), 'utf8'));
+    expect([state.stage, state.phase]).toEqual([0, 'student']);
+    expect(state.progress).toBeGreaterThan(0);
+    expect(existsSync(join(dir, 'run.lock'))).toBe(false);
+    rmSync(out, { recursive: true });
+  });
+
   it('reuses the closest expert, with replay of its earlier tasks, when it fits a new task', { timeout: 300_000 }, () => {
     const out = mkdtempSync(join(tmpdir(), 'train-'));
     const over = ['teacher.experts.fidThreshold=1e9', 'teacher.train.iterations=4', 'student.train.steps=5'];

@@ -10,7 +10,11 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import type { Asset, AssetSource } from '../http.js';
 
-export const WEB_DIR = fileURLToPath(new URL('../../../web/', import.meta.url));
+/**
+ * The page's folder: dist/web/ beside the built server (npm run build puts the sampler there
+ * bundled), else web/ of the source tree.
+ */
+export const WEB_DIR = [new URL('./web/', import.meta.url), new URL('../../../web/', import.meta.url)].map((u) => fileURLToPath(u)).find((d) => existsSync(join(d, 'index.html'))) ?? fileURLToPath(new URL('../../../web/', import.meta.url));
 
 /** node_modules/onnxruntime-web/dist. */
 export function ortDistDir(): string {
@@ -43,7 +47,8 @@ export async function nodeAssets(options: { webDir?: string; ortDir?: string } =
   const text = (body: string, type: string): Asset => ({ body, type, etag: etagOf(body), cacheControl: 'no-cache' });
   const fixed = new Map<string, Asset>([
     ['index.html', text(readFileSync(join(webDir, 'index.html'), 'utf8'), 'text/html; charset=utf-8')],
-    ['student-sampler.js', text(await bundleSampler(webDir), 'text/javascript; charset=utf-8')],
+    // Built (dist/web/student-sampler.js) or bundled from web/student-sampler.ts at startup.
+    ['student-sampler.js', text(existsSync(join(webDir, 'student-sampler.js')) ? readFileSync(join(webDir, 'student-sampler.js'), 'utf8') : await bundleSampler(webDir), 'text/javascript; charset=utf-8')],
   ]);
   const ort = new Map<string, Promise<Asset | undefined>>();
   const readOrt = async (file: string): Promise<Asset | undefined> => {

@@ -24,7 +24,9 @@ export interface ServerOptions extends Pick<AppOptions, 'concurrency' | 'timeout
   port?: number;
   host?: string;
   backend?: BackendName;
-  /** How long shutdown waits for running requests before closing their connections. */
+  /** How long shutdown keeps serving with /healthz at 503 before it stops accepting (load balancers take it out meanwhile). */
+  drainMs?: number;
+  /** How long shutdown then waits for running and queued requests before closing their connections. */
   shutdownGraceMs?: number;
   log?: (line: string) => void;
 }
@@ -36,7 +38,7 @@ export interface RunningServer {
   app: Hono;
   registry: ModelRegistry;
   exportDir: string;
-  /** Graceful stop: /healthz turns 503, no new connections, running requests finish (up to the grace period). */
+  /** Graceful stop: /healthz turns 503 and serving goes on for the drain period; then no new connections, running and queued requests finish (up to the grace period). */
   close(): Promise<void>;
 }
 
@@ -66,6 +68,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const close = () =>
     (closing ??= (async () => {
       draining = true;
+      if (o.drainMs > 0) await new Promise((resolve) => setTimeout(resolve, o.drainMs));
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => server.closeAllConnections(), o.shutdownGraceMs);
         // Keep-alive connections go as soon as they are idle; busy ones finish their request first.
