@@ -1,7 +1,7 @@
-// npm run bench:serve [-- --run results/<id>] [--duration 10] [--connections 8]
+// npm run bench:serve [-- --run results/<id>] [--duration 10] [--connections 8,64] [--n 1,16,64]
 // Starts the server in a child process (so the load generator does not share its event loop),
 // then measures GET /sample (random seeds, so every request runs the model) with autocannon,
-// for n=1 and n=64, and prints p50 / p99 latency and requests per second.
+// for each n and each connection count, and prints p50 / p99 latency and requests per second.
 
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -21,15 +21,17 @@ interface AutocannonResult {
 type Autocannon = (options: { url: string; connections: number; duration: number; pipelining?: number }) => Promise<AutocannonResult>;
 const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 
-const HELP = `usage: npm run bench:serve -- [--run results/<run-id>] [--duration S] [--connections C] [--backend node|web] [--task NAME]
-Measures GET /sample?task=...&n=1 and &n=64 with autocannon against a server started here.
+const HELP = `usage: npm run bench:serve -- [--run results/<run-id>] [--duration S] [--connections C,...] [--n N,...] [--backend node|web] [--task NAME]
+Measures GET /sample?task=...&n=N (default n 1, 16 and 64) with autocannon against a server started
+here, with each connection count (default 8 and 64).
 Without --run it uses results/latest, or an untrained demo export of the same shapes if there is none.`;
 
 const { values: a } = parseArgs({
   options: {
     run: { type: 'string' },
     duration: { type: 'string', default: '10' },
-    connections: { type: 'string', default: '8' },
+    connections: { type: 'string', default: '8,64' },
+    n: { type: 'string', default: '1,16,64' },
     backend: { type: 'string', default: 'node' },
     task: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
@@ -40,9 +42,12 @@ if (a.help) {
   process.exit(0);
 }
 const duration = Number(a.duration);
-const connections = Number(a.connections);
-if (!(duration > 0) || !(Number.isInteger(connections) && connections > 0)) {
-  console.error(`error: --duration must be > 0 seconds and --connections a whole number > 0 (got ${a.duration}, ${a.connections})\n${HELP}`);
+const list = (text: string) => text.split(',').map(Number);
+const connectionCounts = list(a.connections!);
+const ns = list(a.n!);
+const whole = (v: number) => Number.isInteger(v) && v > 0;
+if (!(duration > 0) || !connectionCounts.every(whole) || !ns.every((n) => whole(n) && n <= 256)) {
+  console.error(`error: --duration must be > 0 seconds, --connections whole numbers > 0 and --n whole numbers from 1 to 256, comma-separated (got ${a.duration}, ${a.connections}, ${a.n})\n${HELP}`);
   process.exit(2);
 }
 
@@ -56,7 +61,7 @@ if (a.run === undefined && !existsSync(join(root, run))) {
   execFileSync(process.execPath, ['--import', 'tsx', 'tools/make-demo-export.ts', join(demoDir, 'export'), '--tasks', 'mnist,fashion'], { cwd: root, stdio: 'inherit' });
 }
 
-const server = spawn(process.execPath, ['--import', 'tsx', 'src/serve/main.ts', '--run', run, '--port', '0', '--host', '127.0.0.1', '--backend', a.backend!], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+const server = spawn(process.execPath, ['--import', 'tsx', 'src/serve/main.ts', '--run', run, '--port', '0', '--host', '127.0.0.1', '--backend', a.backend!, '--drain-ms', '0'], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
 const url = await new Promise<string>((resolve, reject) => {
   let out = '';
   server.stdout!.on('data', (d: Buffer) => {
@@ -71,13 +76,15 @@ try {
   const models = (await (await fetch(`${url}/v1/models`)).json()) as { run: string; backend: string; tasks: { name: string }[] };
   const task = a.task ?? models.tasks[0]!.name;
   console.log(`run ${models.run}, backend ${models.backend}, task ${task}; ${cpus().length} CPUs (${cpus()[0]?.model.trim()}), Node ${process.version}`);
-  console.log(`autocannon: ${connections} connections, ${duration} s per case, random seed per request (every request runs the model)\n`);
-  const rows: string[][] = [['case', 'p50 ms', 'p99 ms', 'mean ms', 'req/s', 'samples/s', 'non-2xx', 'errors']];
-  for (const n of [1, 64]) {
-    const target = `${url}/sample?task=${encodeURIComponent(task)}&n=${n}`;
-    await autocannon({ url: target, connections, duration: 2 }); // warm-up
-    const r = await autocannon({ url: target, connections, duration });
-    rows.push([`n=${n}`, String(r.latency.p50), String(r.latency.p99), r.latency.average.toFixed(1), r.requests.average.toFixed(0), (r.requests.average * n).toFixed(0), String(r.non2xx), String(r.errors + r.timeouts)]);
+  console.log(`autocannon: ${duration} s per case, random seed per request (every request runs the model)\n`);
+  const rows: string[][] = [['case', 'connections', 'p50 ms', 'p99 ms', 'mean ms', 'req/s', 'samples/s', 'non-2xx', 'errors']];
+  for (const n of ns) {
+    for (const connections of connectionCounts) {
+      const target = `${url}/sample?task=${encodeURIComponent(task)}&n=${n}`;
+      await autocannon({ url: target, connections, duration: 2 }); // warm-up
+      const r = await autocannon({ url: target, connections, duration });
+      rows.push([`n=${n}`, String(connections), String(r.latency.p50), String(r.latency.p99), r.latency.average.toFixed(1), r.requests.average.toFixed(0), (r.requests.average * n).toFixed(0), String(r.non2xx), String(r.errors + r.timeouts)]);
+    }
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   for (const row of rows) console.log(row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  '));

@@ -17,7 +17,7 @@ if (process.argv.includes('--help') || process.argv.includes('-h')) {
 const root = new URL('../', import.meta.url).pathname;
 const dist = join(root, 'dist');
 rmSync(dist, { recursive: true, force: true });
-const entries = { serve: 'src/serve/main.ts', train: 'tools/train.ts', eval: 'tools/eval.ts', download: 'tools/download.ts' };
+const entries = { serve: 'src/serve/main.ts', 'serve-worker': 'src/serve/node/worker.ts', train: 'tools/train.ts', eval: 'tools/eval.ts', download: 'tools/download.ts' };
 await build({
   entryPoints: Object.fromEntries(Object.entries(entries).map(([k, v]) => [k, join(root, v)])),
   outdir: dist,

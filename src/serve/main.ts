@@ -22,6 +22,8 @@ options:
   --concurrency N     /sample requests running at once (default ${CONCURRENCY_LIMIT_DEFAULTS.max})
   --queue N           /sample requests waiting beyond those, then 503 (default ${CONCURRENCY_LIMIT_DEFAULTS.queue})
   --timeout-ms MS     /sample request timeout (default ${REQUEST_TIMEOUT_DEFAULTS.ms})
+  --workers N         worker threads for inference and PNG encoding (node backend; default 0:
+                      on the HTTP thread; for machines with more cores than 2)
   --drain-ms MS       on SIGTERM, keep serving this long with /healthz at 503 before closing the
                       listener, so load balancers stop sending first (default ${SERVER_DEFAULTS.drainMs})
   -h, --help          this text
@@ -53,6 +55,7 @@ try {
       queue: { type: 'string' },
       'timeout-ms': { type: 'string' },
       'drain-ms': { type: 'string' },
+      workers: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   }).values;
@@ -75,6 +78,7 @@ try {
     concurrency: { max: whole('--concurrency', args.concurrency, 1), queue: whole('--queue', args.queue, 0) },
     timeout: { ms: whole('--timeout-ms', args['timeout-ms'], 1) },
     drainMs: whole('--drain-ms', args['drain-ms'], 0),
+    workers: whole('--workers', args.workers, 0),
   });
   console.log(`listening on ${server.url}  (pid ${process.pid}; try ${server.url}/sample?task=${server.registry.taskNames[0]}&seed=7, or open ${server.url}/ in a browser)`);
   const drainMs = whole('--drain-ms', args['drain-ms'], 0) ?? SERVER_DEFAULTS.drainMs;

@@ -4,6 +4,11 @@ import sharp from 'sharp';
 import type { PngEncoder } from './png.js';
 
 export function sharpPngEncoder(): PngEncoder {
+  // Each request encodes a different small image: libvips' operation cache only costs (hashing
+  // and storing every operation), and one libvips thread per pipeline is enough for 28x28 tiles
+  // (concurrent requests already use the other cores). Same bytes either way.
+  sharp.cache(false);
+  sharp.concurrency(1);
   return {
     name: 'sharp',
     async gray(pixels, width, height, scale) {

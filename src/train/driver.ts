@@ -4,6 +4,7 @@
 
 import { existsSync, readFileSync, readdirSync, rmSync, symlinkSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { loadSequence, parseSequence, type TaskData, type Split } from '../data/index.js';
 import { Rng } from '../util/rng.js';
 import { makeDirs, writeFileAtomic } from '../util/fs.js';
@@ -456,7 +457,7 @@ function writeModelArtifacts(root: string, cfg: RunConfig, student: Student, exp
 /** results/latest -> the newest run (replaced atomically). */
 function pointLatest(out: string, dir: string): void {
   const link = join(out, 'latest');
-  const tmp = join(out, `.latest.${process.pid}`);
+  const tmp = join(out, `.latest.${process.pid}.${randomBytes(6).toString('hex')}`);
   rmSync(tmp, { force: true });
   symlinkSync(resolve(dir), tmp);
   renameSync(tmp, link);

@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, renameSync, writeFileSync, rmSync, openSync, fsyncSync, closeSync, statfsSync, appendFileSync } from 'node:fs';
 import { dirname, basename, join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
 
 /**
  * `mkdir -p` that fails instead of hanging: Node 20's `mkdirSync(path, { recursive: true })`
@@ -25,7 +26,8 @@ export function makeDirs(path: string): void {
 /** Writes a file so that readers see either the old or the new content: temp file, fsync, rename. */
 export function writeFileAtomic(path: string, data: Uint8Array | string): void {
   makeDirs(dirname(path));
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
+  // pid and time alone collide across containers (every one is pid 1) writing to a shared volume.
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   try {
     writeFileSync(tmp, data);
     const fd = openSync(tmp, 'r');

@@ -4,13 +4,19 @@ import * as ort from 'onnxruntime-node';
 import { floatOutputs, type InferenceBackend, type InferenceSession, type TensorData } from './types.js';
 
 export interface OrtNodeOptions {
-  /** Threads per run (onnxruntime's default: one per physical core). */
+  /** Threads per run (default 1: concurrent requests use the other cores). */
   intraOpNumThreads?: number;
 }
 
 export function ortNodeBackend(options: OrtNodeOptions = {}): InferenceBackend {
-  const sessionOptions: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], graphOptimizationLevel: 'all' };
-  if (options.intraOpNumThreads !== undefined) sessionOptions.intraOpNumThreads = options.intraOpNumThreads;
+  // One thread per run and no spinning: a server runs many small runs at once, and threads that
+  // spin-wait between runs take the cores from the HTTP loop and the PNG encoder.
+  const sessionOptions: ort.InferenceSession.SessionOptions = {
+    executionProviders: ['cpu'],
+    graphOptimizationLevel: 'all',
+    intraOpNumThreads: options.intraOpNumThreads ?? 1,
+    extra: { session: { 'intra_op.allow_spinning': '0', 'inter_op.allow_spinning': '0' } },
+  };
   return {
     name: 'onnxruntime-node',
     async load(model: Uint8Array): Promise<InferenceSession> {

@@ -15,6 +15,7 @@ import { ModelRegistry } from '../registry.js';
 import { nodeAssets, ortDistDir } from './assets.js';
 import { SERVER_DEFAULTS, type BackendName } from './defaults.js';
 import { loadRun } from './run.js';
+import { WorkerPool } from './pool.js';
 
 export { SERVER_DEFAULTS, type BackendName } from './defaults.js';
 
@@ -24,6 +25,8 @@ export interface ServerOptions extends Pick<AppOptions, 'concurrency' | 'timeout
   port?: number;
   host?: string;
   backend?: BackendName;
+  /** Worker threads that run the models and encode PNGs (node backend; default 0: on the HTTP thread). */
+  workers?: number;
   /** How long shutdown keeps serving with /healthz at 503 before it stops accepting (load balancers take it out meanwhile). */
   drainMs?: number;
   /** How long shutdown then waits for running and queued requests before closing their connections. */
@@ -50,9 +53,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const o = withDefaults(SERVER_DEFAULTS, options);
   const log = o.log ?? ((line: string) => console.log(line));
   const { dir, manifest, files } = loadRun(o.run);
-  const registry = await ModelRegistry.load(manifest, files, backendFor(o.backend));
+  const workers = o.backend === 'node' ? (o.workers ?? 0) : 0;
+  const pool = workers > 0 ? await WorkerPool.start(workers) : null;
+  const registry = await ModelRegistry.load(manifest, files, pool ? pool.backend() : backendFor(o.backend));
   let draining = false;
-  const app = createApp({ registry, encoder: sharpPngEncoder(), assets: await nodeAssets(), draining: () => draining, concurrency: o.concurrency, timeout: o.timeout, corsOrigin: o.corsOrigin });
+  const app = createApp({ registry, encoder: pool ? pool.encoder() : sharpPngEncoder(), assets: await nodeAssets(), draining: () => draining, concurrency: o.concurrency, timeout: o.timeout, corsOrigin: o.corsOrigin });
 
   const server = await new Promise<Server>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: o.port, hostname: o.host }, () => resolve(s as Server)) as Server;
@@ -62,7 +67,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   const port = (server.address() as AddressInfo).port;
   const shown = o.host === '0.0.0.0' || o.host === '::' ? 'localhost' : o.host.includes(':') ? `[${o.host}]` : o.host;
-  log(`serving run ${manifest.run} (${dir}) with ${registry.backendName}: tasks ${registry.taskNames.join(', ')}`);
+  log(`serving run ${manifest.run} (${dir}) with ${registry.backendName}${pool ? ` in ${pool.size} worker thread${pool.size > 1 ? 's' : ''}` : ''}: tasks ${registry.taskNames.join(', ')}`);
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -81,6 +86,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         server.closeIdleConnections();
       });
       await registry.close();
+      await pool?.close();
     })());
   return { url: `http://${shown}:${port}`, port, app, registry, exportDir: dir, close };
 }
