@@ -19,6 +19,8 @@ export interface TeacherArch {
   spectralNorm: readonly [boolean, boolean, boolean];
   /** A SAGAN-style self-attention block on the 14x14 feature maps of generator and critic. */
   attention?: boolean;
+  /** Batch norm after the generator's fc and first deconv (DCGAN); the critic never has it (WGAN-GP). */
+  batchNorm?: boolean;
 }
 
 export const referenceTeacher: TeacherArch = { zDim: 64, genWidth: 128, criticWidth: 64, spectralNorm: [true, true, true] };
@@ -55,6 +57,8 @@ export interface GeneratorParams {
   /** Power-iteration vectors, one per spectrally normalised layer. */
   u: (Value | null)[];
   attention?: AttentionParams;
+  /** Batch norm after fc and ct1 (TeacherArch.batchNorm). */
+  bn?: BatchNormParams[];
 }
 
 export function generatorParams(g: Graph, a: TeacherArch, prefix = 'G'): GeneratorParams {
@@ -66,7 +70,42 @@ export function generatorParams(g: Graph, a: TeacherArch, prefix = 'G'): Generat
   const rows = [w * 7 * 7, w / 2, 1];
   const u = a.spectralNorm.map((on, i) => (on ? g.buffer(`${prefix}.sn${i}.u`, [rows[i]!], { kind: 'normal', std: 1 }) : null));
   const attention = a.attention ? attentionParams(g, `${prefix}.attn`, w / 2) : undefined;
-  return { fc, ct1, ct2, u, attention };
+  const bn = a.batchNorm ? [batchNormParams(g, `${prefix}.bn0`, w), batchNormParams(g, `${prefix}.bn1`, w / 2)] : undefined;
+  return { fc, ct1, ct2, u, attention, bn };
+}
+
+export interface BatchNormParams { gamma: Value; beta: Value; mean: Value; var: Value }
+
+/** Each tensor is [1, C, 1, 1], broadcasting against [N, C, H, W] without a reshape (which a dynamic-batch graph cannot hold). */
+function batchNormParams(g: Graph, name: string, channels: number): BatchNormParams {
+  const shape = [1, channels, 1, 1];
+  return {
+    gamma: g.param(`${name}.weight`, shape, { kind: 'ones' }),
+    beta: g.param(`${name}.bias`, shape, { kind: 'zeros' }),
+    mean: g.buffer(`${name}.running_mean`, shape, { kind: 'zeros' }),
+    var: g.buffer(`${name}.running_var`, shape, { kind: 'ones' }),
+  };
+}
+
+const BATCH_NORM_TENSORS = ['weight', 'bias', 'running_mean', 'running_var'] as const;
+const BATCH_NORM_EPS = 1e-5;
+
+/**
+ * Batch norm over N, H, W of [N, C, H, W] as PyTorch's BatchNorm2d: batch statistics while
+ * training (the running ones move by `momentum`, the variance unbiased), running ones when frozen.
+ */
+function batchNorm(x: Value, p: BatchNormParams, frozen: boolean, updates: Map<Value, Value>, momentum = 0.1, eps = BATCH_NORM_EPS): Value {
+  const [n, , h, w] = x.shape as [number, number, number, number];
+  // Frozen: gamma and beta hold the running statistics folded in (normalizedGeneratorWeights).
+  if (frozen) return o.add(o.mul(x, p.gamma), p.beta);
+  const mean = o.reduceMean(x, [0, 2, 3], 1);
+  const d = o.sub(x, mean);
+  const variance = o.reduceMean(o.mul(d, d), [0, 2, 3], 1);
+  const count = n * h * w;
+  updates.set(p.mean, o.add(o.mul(p.mean, 1 - momentum), o.mul(o.stopGradient(mean), momentum)));
+  updates.set(p.var, o.add(o.mul(p.var, 1 - momentum), o.mul(o.stopGradient(variance), (momentum * count) / Math.max(count - 1, 1))));
+  const xhat = o.div(d, o.sqrt(o.add(variance, eps)));
+  return o.add(o.mul(xhat, p.gamma), p.beta);
 }
 
 export interface GeneratorOut {
@@ -85,9 +124,11 @@ export function generator(z: Value, p: GeneratorParams, frozen = false): Generat
     return sn.w;
   };
   const width = p.fc.w.shape[0]! / 49;
-  let h = o.relu(nn.linear(z, p.fc, weight(p.fc.w, 0, 0)));
-  h = nn.unflatten(h, [width, 7, 7]); // [N, C, 7, 7]
-  h = o.relu(nn.convTranspose2d(h, p.ct1, weight(p.ct1.w, 1, 1))); // [N, C/2, 14, 14]
+  const norm = (x: Value, i: number) => (p.bn ? batchNorm(x, p.bn[i]!, frozen, bufferUpdates) : x);
+  let h = nn.linear(z, p.fc, weight(p.fc.w, 0, 0));
+  // Without batch norm the ReLU comes before the reshape, as the reference model has it.
+  h = p.bn ? o.relu(norm(nn.unflatten(h, [width, 7, 7]), 0)) : nn.unflatten(o.relu(h), [width, 7, 7]); // [N, C, 7, 7]
+  h = o.relu(norm(nn.convTranspose2d(h, p.ct1, weight(p.ct1.w, 1, 1)), 1)); // [N, C/2, 14, 14]
   if (p.attention) h = selfAttention(h, p.attention);
   const images = o.tanh(nn.convTranspose2d(h, p.ct2, weight(p.ct2.w, 2, 1))); // [N, 1, 28, 28]
   return { images, bufferUpdates };
@@ -117,7 +158,8 @@ export function criticParamList(p: CriticParams): Value[] {
 
 export function generatorParamList(p: GeneratorParams): Value[] {
   const att = p.attention ? [p.attention.q, p.attention.k, p.attention.v, p.attention.gamma] : [];
-  return [p.fc.w, p.fc.b!, p.ct1.w, p.ct1.b!, ...att, p.ct2.w, p.ct2.b!];
+  const bn = (p.bn ?? []).flatMap((b) => [b.gamma, b.beta]);
+  return [p.fc.w, p.fc.b!, p.ct1.w, p.ct1.b!, ...att, p.ct2.w, p.ct2.b!, ...bn];
 }
 
 /** Critic scores [N, 1]; `features` is the flattened last conv activation [N, 2w*7*7]. */
@@ -208,7 +250,8 @@ export function emitCriticInference(a: TeacherArch, n: number, weights: Readonly
 
 /**
  * The generator's weights with spectral norm applied (W / sigma, sigma from the stored u as
- * PyTorch's eval mode does), so the inference graph needs no normalisation ops.
+ * PyTorch's eval mode does) and batch norm's running statistics folded into its scale and shift,
+ * so the inference graph needs no normalisation ops.
  */
 export function normalizedGeneratorWeights(a: TeacherArch, get: (name: string) => Float32Array, prefix = 'G'): Map<string, Float32Array> {
   const w = a.genWidth;
@@ -220,6 +263,14 @@ export function normalizedGeneratorWeights(a: TeacherArch, get: (name: string) =
   const out = new Map<string, Float32Array>();
   for (const name of ['fc', 'ct1', 'ct2']) out.set(`${prefix}.${name}.bias`, get(`${prefix}.${name}.bias`));
   if (a.attention) for (const k of ['query', 'key', 'value', 'gamma']) out.set(`${prefix}.attn.${k}`, get(`${prefix}.attn.${k}`));
+  if (a.batchNorm) {
+    for (const i of [0, 1]) {
+      const [gamma, beta, mean, variance] = BATCH_NORM_TENSORS.map((k) => get(`${prefix}.bn${i}.${k}`));
+      const scale = Float32Array.from(gamma!, (gm, c) => gm / Math.sqrt(variance![c]! + BATCH_NORM_EPS));
+      out.set(`${prefix}.bn${i}.weight`, scale);
+      out.set(`${prefix}.bn${i}.bias`, Float32Array.from(beta!, (b, c) => b - mean![c]! * scale[c]!));
+    }
+  }
   layers.forEach(([name, shape, dim], i) => {
     const weight = get(name);
     out.set(name, a.spectralNorm[i] ? scaleBySigma(weight, shape, dim, get(`${prefix}.sn${i}.u`)) : weight);

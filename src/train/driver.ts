@@ -10,7 +10,7 @@ import { Rng } from '../util/rng.js';
 import { makeDirs, writeFileAtomic } from '../util/fs.js';
 import { gridPng } from '../eval/images.js';
 import { renderFigure, trainingCurves, type MetricRecord } from '../eval/plots.js';
-import { type RunConfig, runId, canonicalJson } from './config.js';
+import { type RunConfig, runId, canonicalJson, teacherConfigSchema } from './config.js';
 import { Expert, trainExpert, chooseExpert, calibrateCritic, IMAGE, type SampleJudge, type ExpertDecision } from './teacher.js';
 import { Student, studentFeeds, Temperature, type ReplaySource } from './student.js';
 import { phaseBar } from './progress.js';
@@ -387,7 +387,9 @@ function readTeacherSource(cfg: RunConfig, stages: number): { dir: string; state
   const other = JSON.parse(readFileSync(configPath, 'utf8')) as RunConfig;
   if (state.phase !== 'done') throw new Error(`teacherFrom: the run in ${dir} has not finished (stage ${state.stage}, ${state.phase} phase); finish it with --resume first`);
   if (other.tasks !== cfg.tasks || other.joint !== cfg.joint || other.seed !== cfg.seed) throw new Error(`teacherFrom: ${dir} learned tasks '${other.tasks}'${other.joint ? ' jointly' : ''} with seed ${other.seed}; this run needs '${cfg.tasks}'${cfg.joint ? ' jointly' : ''} with seed ${cfg.seed}`);
-  if (canonicalJson(other.teacher) !== canonicalJson(cfg.teacher)) throw new Error(`teacherFrom: ${dir} trained its teacher with another configuration (its config.json's teacher section differs); use the same teacher.* settings`);
+  // Through the schema: a run written before a teacher key existed has that key's default.
+  const parsedOther = teacherConfigSchema.safeParse(other.teacher);
+  if (!parsedOther.success || canonicalJson(parsedOther.data) !== canonicalJson(cfg.teacher)) throw new Error(`teacherFrom: ${dir} trained its teacher with another configuration (its config.json's teacher section differs); use the same teacher.* settings`);
   const shared = state.experts.find((e) => e.tasks.length > 1 && stages > 1);
   if (shared) throw new Error(`teacherFrom: ${dir}'s expert${shared.id} learned ${shared.tasks.join(', ')} in several stages, so its final weights are not what the earlier stages' students saw; train the teacher in this run instead`);
   return { dir, state, gen: ckpts.genDir(state.generation) };

@@ -24,7 +24,7 @@ export interface SampleJudge {
 }
 
 export function teacherArch(c: TeacherConfig): teacher.TeacherArch {
-  return { zDim: c.arch.zDim, genWidth: c.arch.genWidth, criticWidth: c.arch.criticWidth, spectralNorm: c.arch.spectralNorm, attention: c.arch.attention };
+  return { zDim: c.arch.zDim, genWidth: c.arch.genWidth, criticWidth: c.arch.criticWidth, spectralNorm: c.arch.spectralNorm, attention: c.arch.attention, batchNorm: c.arch.batchNorm };
 }
 
 function training(c: TeacherConfig): teacher.TeacherTraining {
