@@ -42,7 +42,7 @@ export function renderReport(input: ReportInput): string {
     )
     .join('\n');
   const floorRows = Object.entries(fid.floors)
-    .map(([task, f]) => `<tr><td>${esc(task)}</td><td class="num">${f.fid.toFixed(2)}</td><td class="num">${formatKid(f.kid)}</td><td class="num">${f.nTrain} train vs ${f.nTest} test</td></tr>`)
+    .map(([task, f]) => `<tr><td>${esc(task)}</td><td class="num">${f.fid.toFixed(2)}</td><td class="num">${formatKid(f.kid)}</td><td class="num">${pct(f.fitting?.accuracy)}</td><td class="num">${f.nTrain} train vs ${f.nTest} test</td></tr>`)
     .join('\n');
   const forgetRows = modelNames
     .flatMap((model) =>
@@ -98,11 +98,12 @@ ${cfg}
 sample of the task's training images of the same size against the same test set: the best a generator can expect at that sample count.
 KID is the unbiased MMD² with the kernel (x·y/d + 1)³, mean ± standard deviation over random subsets.
 Fitting capacity (Lesort et al. 2019): accuracy on the real test set of a classifier trained only on ${fid.samplesPerCell} generated samples
-(labelled by the feature-net classifier, ${fid.fittingSteps} steps).</p>
+(labelled by the feature-net classifier, ${fid.fittingSteps} steps); the floors' fitting capacity is the same classifier trained on
+the same number of real training images with their true labels, the ceiling of a generated set's.</p>
 <table><tr><th>model</th><th>stage</th><th>task</th><th>FID</th><th>floor</th><th>n gen / n test</th><th>KID</th><th>KID subsets</th><th>KID floor</th><th>fitting</th><th>note</th></tr>
 ${rows}</table>
 <h3>Real-vs-real floors</h3>
-<table><tr><th>task</th><th>FID</th><th>KID</th><th>samples</th></tr>${floorRows}</table>
+<table><tr><th>task</th><th>FID</th><th>KID</th><th>fitting (true labels)</th><th>samples</th></tr>${floorRows}</table>
 ${figure(input, 'fid_by_stage')}
 
 <h2>Forgetting</h2>

@@ -64,6 +64,12 @@ describe('npm run eval on a tiny run (2 stages of untrained demo exports, fake m
     const fid = JSON.parse(readFileSync(join(dir, 'fid.json'), 'utf8')) as FidReport;
     expect(fid.samplesPerCell).toBe(120);
     expect(Object.keys(fid.floors)).toEqual(['mnist', 'fashion']);
+    // The ceiling of fitting capacity: the same classifier on as many real images with their labels, well above chance.
+    for (const f of Object.values(fid.floors)) {
+      expect(f.fitting!.nTrain).toBe(120);
+      expect(f.fitting!.accuracy).toBeGreaterThan(0.2);
+    }
+    expect(r.stderr).toMatch(/eval: mnist: real-vs-real floor FID [\d.]+, KID .*, fitting capacity of the real images [\d.]+%/);
     // Stage 0: mnist for both models; stage 1: both tasks for both models.
     expect(fid.results.map((c) => `${c.stage}:${c.model}:${c.task}`)).toEqual(['0:student:mnist', '0:teacher:mnist', '1:student:mnist', '1:student:fashion', '1:teacher:mnist', '1:teacher:fashion']);
     const student = fid.results.filter((c) => c.model === 'student');
