@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { readExportManifest, sha256, type ExportManifest, type ExportedModel } from '../train/export.js';
+import { expertIndexForTask, readExportManifest, sha256, type ExportManifest, type ExportedModel } from '../train/export.js';
 import { createSession, type Device } from '../train/session.js';
 import { Rng } from '../util/rng.js';
 import { parseTask } from '../data/index.js';
@@ -70,11 +70,11 @@ export class ExportSampler {
     return this.manifest.teacher ? ['student', 'teacher'] : ['student'];
   }
 
-  /** The expert that holds `task` (the last one listed, if several do), or null. */
+  /** The expert that holds `task` (expertIndexForTask), or null. */
   expertFor(task: string): { index: number; model: ExportedModel & { tasks: string[] } } | null {
     const experts = this.manifest.teacher?.experts ?? [];
-    for (let i = experts.length - 1; i >= 0; i--) if (experts[i]!.tasks.includes(task)) return { index: i, model: experts[i]! };
-    return null;
+    const i = expertIndexForTask(experts, task);
+    return i === null ? null : { index: i, model: experts[i]! };
   }
 
   canSample(model: ModelKind, task: string): boolean {

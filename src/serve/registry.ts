@@ -3,7 +3,7 @@
 // bytes come from a `ModelFiles` (a folder under Node, a bucket or bundle elsewhere) and hashes
 // are checked with WebCrypto.
 
-import type { ExportManifest, ExportedModel } from '../train/export.js';
+import { expertIndexForTask, type ExportManifest, type ExportedModel } from '../train/export.js';
 import type { InferenceBackend, InferenceSession, TensorData } from './backend/types.js';
 import { PIXELS, studentFeeds, teacherFeeds } from './sampling.js';
 
@@ -121,6 +121,7 @@ export class ModelRegistry {
   }
 
   private expertFor(task: string): Expert | undefined {
-    return this.experts.find((e) => e.tasks.includes(task));
+    const i = expertIndexForTask(this.experts, task);
+    return i === null ? undefined : this.experts[i];
   }
 }

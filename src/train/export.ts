@@ -34,10 +34,28 @@ export const exportManifestSchema = z.object({
       /** Each expert: z [N, zDim] -> images [N, 1, 28, 28] in [0, 1], and the tasks it holds. */
       experts: z.array(model.extend({ tasks: z.array(z.string()) })),
     })
+    .superRefine((t, ctx) => {
+      const seen = new Map<string, number>();
+      t.experts.forEach((e, i) =>
+        e.tasks.forEach((task) => {
+          if (seen.has(task)) ctx.addIssue({ code: 'custom', path: ['experts', i, 'tasks'], message: `task '${task}' is listed under experts ${seen.get(task)} and ${i}; each task has one expert` });
+          seen.set(task, i);
+        }),
+      );
+    })
     .optional(),
 });
 export type ExportManifest = z.infer<typeof exportManifestSchema>;
 export type ExportedModel = z.infer<typeof model>;
+
+/**
+ * The one rule for which teacher expert serves a task, for training, evaluation and serving: the
+ * expert whose task list holds it (the manifest schema allows each task under one expert only).
+ */
+export function expertIndexForTask(experts: readonly { tasks: readonly string[] }[], task: string): number | null {
+  const i = experts.findIndex((e) => e.tasks.includes(task));
+  return i < 0 ? null : i;
+}
 
 export function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
