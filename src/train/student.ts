@@ -7,6 +7,7 @@ import { Graph } from '../graph/ir.js';
 import type { EmittedModel } from '../graph/onnx.js';
 import * as student from '../../graphs/student.js';
 import { Rng } from '../util/rng.js';
+import { randomShifts, sampleMixLambdas, shiftImages } from '../data/augment.js';
 import type { StudentConfig } from './config.js';
 import { createSession, StepRunner, TensorStore, type RuntimeOptions } from './session.js';
 import { IMAGE, type Expert } from './teacher.js';
@@ -159,21 +160,16 @@ export class Student {
   }
 }
 
-/** Shifts each 28x28 image by up to `max` pixels in x and y (zero fill). */
+/** Shifts each 28x28 image by up to `max` pixels in x and y (zero fill); each image's dy is drawn before its dx. */
 export function shiftViews(x: Float32Array, n: number, max: number, rng: Rng): Float32Array {
-  const out = new Float32Array(x.length);
+  const drawn = randomShifts(n, max, rng);
+  const shifts = new Int8Array(2 * n);
   for (let i = 0; i < n; i++) {
-    const dy = rng.int(2 * max + 1) - max;
-    const dx = rng.int(2 * max + 1) - max;
-    for (let r = 0; r < 28; r++) {
-      const sr = r - dy;
-      if (sr < 0 || sr >= 28) continue;
-      for (let c = 0; c < 28; c++) {
-        const sc = c - dx;
-        if (sc >= 0 && sc < 28) out[i * IMAGE + r * 28 + c] = x[i * IMAGE + sr * 28 + sc]!;
-      }
-    }
+    shifts[2 * i] = drawn[2 * i + 1]!;
+    shifts[2 * i + 1] = drawn[2 * i]!;
   }
+  const out = new Float32Array(x.length);
+  out.set(shiftImages(x.subarray(0, n * IMAGE), 28, 28, shifts));
   return out;
 }
 
@@ -254,7 +250,7 @@ export async function studentFeeds(s: Student, c: StudentConfig, p: StudentBatch
     // Mix each replayed row with a random real row; the task input becomes the same mixture.
     for (let i = p.realCount; i < b; i++) {
       const j = rng.int(p.realCount);
-      const lam = betaSample(rng, c.replay.mixupAlpha);
+      const lam = sampleMixLambdas(1, c.replay.mixupAlpha, rng)[0]!;
       for (let q = 0; q < IMAGE; q++) x[i * IMAGE + q] = lam * x[i * IMAGE + q]! + (1 - lam) * x[j * IMAGE + q]!;
       for (let t = 0; t < T; t++) task[i * T + t] = lam * task[i * T + t]! + (1 - lam) * task[j * T + t]!;
     }
@@ -371,6 +367,3 @@ async function teacherTargets(experts: (Expert | null)[], x: Float32Array, b: nu
   return { posterior, features };
 }
 
-function betaSample(rng: Rng, alpha: number): number {
-  return rng.beta(alpha, alpha);
-}
