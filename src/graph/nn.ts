@@ -52,7 +52,7 @@ export function convTranspose2d(x: Value, p: Conv2d, w: Value = p.w): Value {
 /**
  * [N, C, H, W] -> [N, H*W*C]: flattened channels-last, the order in which convolutions (GEMMs over
  * channels-last matrices) produce their outputs, so the flatten costs no transpose once the
- * emitter has cancelled the convolution's own (see layout.ts).
+ * emitter has cancelled the convolution's own (see passes/sink-transposes.ts).
  */
 export function flatten(x: Value): Value {
   const [n, c, h, w] = x.shape as [number, number, number, number];

@@ -4,7 +4,7 @@
 import onnxProto from 'onnx-proto';
 import { type DType, type Graph, type Shape, type TensorData, type Value } from './ir.js';
 import { auxInputs, colsPhase, type LowerCtx, type OpRule, type Prim, rules, sharedWeightCols } from './ops.js';
-import { foldReshapes, sinkTransposes, withoutDeadNodes } from './layout.js';
+import { CPU_PASSES, runPasses, type Pass } from './passes/index.js';
 
 const { onnx } = onnxProto;
 
@@ -29,8 +29,8 @@ export interface EmitOptions {
    * graphs whose batch dimension is leading everywhere (inference graphs).
    */
   dynamicBatch?: number;
-  /** Move transposes past element-wise ops so that layout changes cancel (layout.ts); default true. */
-  sinkTransposes?: boolean;
+  /** The node-level passes run on the emitted nodes (src/graph/passes); default CPU_PASSES, [] for none. */
+  passes?: readonly Pass[];
 }
 
 export interface EmittedModel {
@@ -72,7 +72,7 @@ export function emitModel(g: Graph, opts: EmitOptions): EmittedModel {
   const initializers: onnxProto.onnx.ITensorProto[] = [];
   const inputs: EmittedModel['inputs'] = [];
   const intConsts = new Map<string, string>();
-  const shapes = new Map<string, readonly number[]>(); // of named IR values and constants, for sinkTransposes
+  const shapes = new Map<string, readonly number[]>(); // of named IR values and constants, for the passes
   const ints = new Map<string, readonly number[]>();
   let temp = 0;
 
@@ -184,10 +184,8 @@ export function emitModel(g: Graph, opts: EmitOptions): EmittedModel {
     outputs.push({ name, shape: [...v.shape], dtype: v.dtype });
   }
 
-  const outNames = outputs.map((o) => o.name);
-  const shapeOf = (name: string) => shapes.get(name);
-  const intsOf = (name: string) => ints.get(name);
-  const final = opts.sinkTransposes === false ? nodes : withoutDeadNodes(sinkTransposes(foldReshapes(nodes, shapeOf, intsOf, outNames), shapeOf, intsOf, outNames), outNames);
+  const ctx = { shapeOf: (name: string) => shapes.get(name), intsOf: (name: string) => ints.get(name), outputs: outputs.map((o) => o.name) };
+  const final = runPasses(nodes, opts.passes ?? CPU_PASSES, ctx);
   const read = new Set(final.flatMap((n) => n.input ?? []));
   const kept = initializers.filter((t) => read.has(t.name!)); // constants the pass made unused
   const model = onnx.ModelProto.create({

@@ -652,7 +652,7 @@ function phaseRows(x: Value, [kh, kw]: Tile): Value {
 
 /**
  * The column sums of rows [N*L, C] (a bias gradient), summed over N first and then over L, the
- * order that onnxruntime runs fastest (see layout.ts, `splitsNarrowSum`).
+ * order that onnxruntime runs fastest (see passes/sink-transposes.ts, `splitsNarrowSum`).
  */
 function rowSum(rows: Value, n: number): Value {
   const [r, c] = rows.shape as [number, number];
@@ -910,7 +910,7 @@ function gemmBias(ctx: LowerCtx, ab: readonly string[], bias: string | undefined
  * In a lowering: the node's NCHW output `shape` from channels-last rows in phase order for `tile`
  * (`rows`, any shape of that memory order). Its consumers that read phase order (MaxPool,
  * MaxPoolGrad, the next gradient's im2col) view it back with `toPhases`, and the emitter's
- * reshape folding (layout.ts) cancels the two permutations.
+ * reshape folding (passes/fold-reshapes.ts) cancels the two permutations.
  */
 function fromPhases(ctx: LowerCtx, rows: string, [n, c, h, w]: readonly number[], [kh, kw]: Tile): void {
   const [r, t] = [ctx.temp('phases'), ctx.temp('phases_nchw')];

@@ -6,20 +6,12 @@
 // composes transposes of transposes, and writes a Transpose only where a consumer needs the
 // logical layout: NHWC -> NCHW -> ReLU -> NHWC becomes ReLU on the NHWC tensor.
 
-import onnxProto from 'onnx-proto';
-
-type Node = onnxProto.onnx.INodeProto;
-const INTS = onnxProto.onnx.AttributeProto.AttributeType.INTS;
+import { INTS, permOf, type IntsOf, type Node, type Pass, type ShapeOf } from './pass.js';
 
 const UNARY = new Set(['Relu', 'LeakyRelu', 'Cast', 'Neg', 'Sqrt', 'Exp', 'Log', 'Tanh', 'Sigmoid', 'Abs', 'Sign', 'Not', 'Identity']);
 const NARY = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Greater', 'Less', 'Equal', 'Where', 'Max', 'Min', 'And', 'Or', 'Clip']);
 const REDUCE = new Set(['ReduceSum', 'ReduceMean', 'ReduceMax']);
 const elementwise = (op: string | null | undefined) => UNARY.has(op ?? '') || NARY.has(op ?? '');
-
-/** The (logical) shape of a named tensor, if known: IR values and initializers. */
-export type ShapeOf = (name: string) => readonly number[] | undefined;
-/** The values of a 1-D int64 initializer (axes), if `name` is one. */
-export type IntsOf = (name: string) => readonly number[] | undefined;
 
 /** Logical tensor = Transpose(src, perm). */
 interface Deferred { src: string; perm: number[] }
@@ -28,7 +20,6 @@ const isIdentity = (p: readonly number[]) => p.every((x, i) => x === i);
 /** T(T(s, q), p) = T(s, q∘p). */
 const compose = (q: readonly number[], p: readonly number[]) => p.map((i) => q[i]!);
 const inverse = (p: readonly number[]) => p.map((_, i) => p.indexOf(i));
-const permOf = (n: Node) => (n.attribute?.find((x) => x.name === 'perm')?.ints ?? []).map(Number);
 const transposeNode = (input: string, output: string, perm: readonly number[], name: string): Node =>
   ({ opType: 'Transpose', input: [input], output: [output], name, attribute: [{ name: 'perm', type: INTS, ints: [...perm] }] });
 
@@ -39,7 +30,7 @@ const transposeNode = (input: string, output: string, perm: readonly number[], n
  * same sums took a third or less of the time (profiled kernel time of all ReduceSums: student
  * step 1.89 -> 0.59 ms, critic step 1.37 -> 0.37 ms), in another order: the last bits may differ.
  */
-function splitsNarrowSum(shape: readonly number[], axes: readonly number[]): boolean {
+export function splitsNarrowSum(shape: readonly number[], axes: readonly number[]): boolean {
   const r = shape.length;
   return r >= 3 && axes.length === r - 1 && [...axes].sort((a, b) => a - b).every((a, i) => a === i) && shape[r - 1]! <= 128 && shape[0]! > 1;
 }
@@ -161,67 +152,5 @@ export function sinkTransposes(nodes: readonly Node[], shapeOf: ShapeOf, intsOf:
   return out;
 }
 
-/**
- * The shape a Reshape to `target` gives a tensor of `input` shape (ONNX semantics: 0 copies the
- * input's dimension, -1 takes the rest), or undefined when either is unknown.
- */
-function reshaped(target: readonly number[] | undefined, input: readonly number[] | undefined): number[] | undefined {
-  if (!target || (!input && target.some((d) => d <= 0))) return undefined;
-  const dims = target.map((d, i) => (d === 0 ? input![i]! : d));
-  const free = dims.indexOf(-1);
-  if (free < 0) return dims;
-  const known = dims.reduce((a, d) => (d === -1 ? a : a * d), 1);
-  dims[free] = input!.reduce((a, b) => a * b, 1) / known;
-  return dims;
-}
 
-/**
- * Folds chains of Reshapes: a Reshape of a Reshape reads the first one's input, and a Reshape
- * that gives back its input's shape is dropped (its uses read the input). A lowering that
- * computes a tensor in another memory order ends with Reshape -> Transpose -> Reshape to the
- * logical shape, and a consumer that reads that order starts with the inverse chain: folded, the
- * two Transposes meet, and `sinkTransposes` cancels them. Every value is unchanged.
- */
-export function foldReshapes(nodes: readonly Node[], shapeOf: ShapeOf, intsOf: IntsOf, outputs: readonly string[]): Node[] {
-  const outputSet = new Set(outputs);
-  const producer = new Map<string, Node>();
-  const shapes = new Map<string, readonly number[]>(); // of Reshape and Transpose outputs
-  const shape = (name: string) => shapes.get(name) ?? shapeOf(name);
-  const alias = new Map<string, string>();
-  const out: Node[] = [];
-  for (const n0 of nodes) {
-    const n: Node = { ...n0, input: (n0.input ?? []).map((i) => alias.get(i) ?? i) };
-    const y = n.output?.[0];
-    if (n.opType === 'Reshape' && y !== undefined) {
-      let src = n.input![0]!;
-      while (producer.get(src)?.opType === 'Reshape') src = producer.get(src)!.input![0]!;
-      const from = shape(src);
-      const to = reshaped(intsOf(n.input![1]!), shape(n.input![0]!));
-      if (to) shapes.set(y, to);
-      if (to && from && to.length === from.length && to.every((d, i) => d === from[i]) && !outputSet.has(y)) {
-        alias.set(y, src);
-        continue;
-      }
-      if (!intsOf(n.input![1]!)?.includes(0)) n.input = [src, ...n.input!.slice(1)]; // 0 copies a dimension of the direct input
-    } else if (n.opType === 'Transpose' && y !== undefined) {
-      const from = shape(n.input![0]!);
-      if (from) shapes.set(y, permOf(n).map((p) => from[p]!));
-    }
-    for (const o of n.output ?? []) producer.set(o, n);
-    out.push(n);
-  }
-  return out;
-}
-
-/** `nodes` without those whose outputs nothing reads (graph outputs are read). */
-export function withoutDeadNodes(nodes: readonly Node[], outputs: readonly string[]): Node[] {
-  const live = new Set(outputs);
-  const kept: Node[] = [];
-  for (let i = nodes.length - 1; i >= 0; i--) {
-    const n = nodes[i]!;
-    if (!(n.output ?? []).some((o) => live.has(o))) continue;
-    kept.push(n);
-    for (const x of n.input ?? []) live.add(x);
-  }
-  return kept.reverse();
-}
+export const sinkTransposesPass: Pass = { name: 'sink-transposes', run: (nodes, c) => sinkTransposes(nodes, c.shapeOf, c.intsOf, c.outputs) };

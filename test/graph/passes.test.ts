@@ -1,9 +1,11 @@
+// The emitter's node-level passes, one describe per pass, and the pipeline in onnxruntime.
+
 import { describe, expect, it } from 'vitest';
 import type onnxProto from 'onnx-proto';
 import { Graph } from '../../src/graph/ir.js';
 import * as o from '../../src/graph/ops.js';
 import { decodeModel, emitModel } from '../../src/graph/onnx.js';
-import { sinkTransposes } from '../../src/graph/layout.js';
+import { CPU_PASSES, foldReshapes, runPasses, sinkTransposes, withoutDeadNodes, type Pass } from '../../src/graph/passes/index.js';
 import * as ort from 'onnxruntime-node';
 import { gradients } from '../../src/graph/autodiff.js';
 import { rng, sample } from './harness.ts';
@@ -81,7 +83,7 @@ describe('sinkTransposes', () => {
     const feeds = Object.fromEntries(['x', 'w1', 'w2'].map((n) => [n, new ort.Tensor('float32', Float32Array.from(sample({ shape: [...g.leaves.get(n)!.value.shape] }, r).data), g.leaves.get(n)!.value.shape)]));
     const results = [];
     for (const sink of [true, false]) {
-      const model = emitModel(g, { outputs, sinkTransposes: sink });
+      const model = emitModel(g, { outputs, passes: sink ? undefined : [] });
       const transposes = decodeModel(model.bytes).graph!.node!.filter((n) => n.opType === 'Transpose' && n.attribute![0]!.ints!.length === 4).length;
       const session = await ort.InferenceSession.create(model.bytes, { graphOptimizationLevel: 'disabled' });
       results.push({ transposes, out: await session.run(feeds) });
@@ -96,5 +98,39 @@ describe('sinkTransposes', () => {
       // Element-wise results are bit-identical; the bias-style ReduceSum over permuted axes may round differently.
       for (let i = 0; i < u.length; i++) expect(Math.abs(u[i]! - v[i]!)).toBeLessThanOrEqual(k === 's' ? 1e-5 * (1 + Math.abs(v[i]!)) : 0);
     }
+  });
+});
+
+describe('foldReshapes', () => {
+  const ints: Record<string, number[]> = { s6: [6], s23: [2, 3], s32: [3, 2] };
+  const fold = (nodes: Node[], outputs: string[]) => foldReshapes(nodes, (n) => ({ v: [2, 3] } as Record<string, number[]>)[n], (n) => ints[n], outputs);
+  it('reads the first input of a Reshape chain and drops a Reshape back to its input shape', () => {
+    const out = fold([op('Reshape', ['v', 's6'], 'a'), op('Reshape', ['a', 's32'], 'b'), op('Reshape', ['b', 's23'], 'c'), op('Relu', ['c'], 'y')], ['y']);
+    // a -> b reads v directly; c (back to v's shape) is dropped and its use reads v.
+    expect(summary(out)).toEqual(['Reshape(v,s6)', 'Reshape(v,s32)', 'Relu(v)']);
+  });
+  it('keeps a Reshape that is a graph output, and leaves its input untouched', () => {
+    const nodes = [op('Reshape', ['v', 's6'], 'a'), op('Reshape', ['a', 's23'], 'c')];
+    const before = JSON.stringify(nodes);
+    expect(summary(fold(nodes, ['c']))).toEqual(['Reshape(v,s6)', 'Reshape(v,s23)']);
+    expect(JSON.stringify(nodes)).toBe(before);
+  });
+});
+
+describe('withoutDeadNodes', () => {
+  it('drops nodes that no output reads, directly or through others', () => {
+    const out = withoutDeadNodes([op('Relu', ['x'], 'a'), op('Neg', ['x'], 'unused'), op('Exp', ['unused'], 'unused2'), op('Mul', ['a', 'a'], 'y')], ['y']);
+    expect(summary(out)).toEqual(['Relu(x)', 'Mul(a,a)']);
+  });
+});
+
+describe('runPasses', () => {
+  it('runs the passes in order, each on the previous one\'s result', () => {
+    const seen: string[] = [];
+    const tag = (name: string): Pass => ({ name, run: (nodes) => (seen.push(`${name}:${nodes.length}`), [...nodes, op('Identity', ['x'], name)]) });
+    const out = runPasses([op('Relu', ['x'], 'a')], [tag('p1'), tag('p2')], { shapeOf: () => undefined, intsOf: () => undefined, outputs: ['a'] });
+    expect(seen).toEqual(['p1:1', 'p2:2']);
+    expect(out.map((n) => n.output![0])).toEqual(['a', 'p1', 'p2']);
+    expect(CPU_PASSES.map((p) => p.name)).toEqual(['fold-reshapes', 'sink-transposes', 'dead-nodes']);
   });
 });
