@@ -10,7 +10,7 @@ import * as ort from 'onnxruntime-node';
 import { Graph } from '../src/graph/ir.js';
 import type { EmittedModel } from '../src/graph/onnx.js';
 import type { StepGraph } from '../src/graph/step.js';
-import { createSession, StepRunner, TensorStore } from '../src/train/session.js';
+import { createSession, StepRunner, TensorStore } from '../src/runtime/index.js';
 import { Rng } from '../src/util/rng.js';
 import { makeDirs, writeFileAtomic } from '../src/util/fs.js';
 import * as teacher from '../graphs/teacher.js';

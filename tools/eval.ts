@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import type { FeatureExtractor } from '../src/eval/index.js';
-import type { Device } from '../src/train/session.js';
+import type { Device } from '../src/runtime/index.js';
 
 const HELP = `Evaluation: FID, KID, fitting capacity, forgetting and reports.
 

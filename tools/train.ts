@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { configKeys, resolveConfig, runId } from '../src/train/config.js';
 import { runContinual } from '../src/train/driver.js';
 import { makeJudge } from '../src/train/judge.js';
-import { checkDevice } from '../src/train/session.js';
+import { checkDevice } from '../src/runtime/index.js';
 import { TASK_HELP, parseSequence } from '../src/data/index.js';
 
 const HELP = `npm run train -- [options] [key=value ...]

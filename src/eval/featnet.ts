@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { Graph } from '../graph/ir.js';
 import { buildFeatureStep, emitFeatureInference, featureParamList, featureParams } from '../../graphs/features.js';
-import { StepRunner, TensorStore, type Device } from '../train/session.js';
+import { StepRunner, TensorStore, type Device } from '../runtime/index.js';
 import { sha256 } from '../train/export.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { ensureDataset, endlessBatches, type LoadedDataset, type Split } from '../data/index.js';

@@ -4,7 +4,7 @@
 
 import { readFileSync, existsSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
-import { createSession, type Device } from '../train/session.js';
+import { createSession, type Device } from '../runtime/index.js';
 import { sha256 } from '../train/export.js';
 
 export const PIXELS = 28 * 28;

@@ -8,7 +8,7 @@ import * as ort from 'onnxruntime-node';
 import { Graph } from '../graph/ir.js';
 import { buildFeatureStep, featureNet, featureParamList, featureParams } from '../../graphs/features.js';
 import { emitModel } from '../graph/onnx.js';
-import { StepRunner, TensorStore, createSession, type Device } from '../train/session.js';
+import { StepRunner, TensorStore, createSession, type Device } from '../runtime/index.js';
 import { Rng } from '../util/rng.js';
 import { PIXELS, type ClassifyingExtractor } from './features.js';
 import { FEATURE_CLASSES, argmax } from './featnet.js';

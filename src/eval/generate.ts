@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { expertIndexForTask, readExportManifest, sha256, type ExportManifest, type ExportedModel } from '../train/export.js';
-import { createSession, type Device } from '../train/session.js';
+import { createSession, type Device } from '../runtime/index.js';
 import { Rng } from '../util/rng.js';
 import { parseTask } from '../data/index.js';
 import { PIXELS, type ClassifyingExtractor } from './features.js';

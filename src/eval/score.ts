@@ -8,7 +8,7 @@ import type { ClassifyingExtractor, FeatureExtractor } from './features.js';
 import { fittingCapacity, pseudoLabels, type FittingResult } from './fitting.js';
 import { realFloor, taskReference, type Floor, type TaskReference } from './reference.js';
 import type { EnsureOptions } from '../data/index.js';
-import type { Device } from '../train/session.js';
+import type { Device } from '../runtime/index.js';
 
 export interface ScoreOptions {
   /** KID subsets (default 10) and subset size (default min(1000, n, nTest)). */

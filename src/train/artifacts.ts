@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { ARTIFACT_FORMAT, artifactFiles, type ArtifactInput, type LeafInfo, type Manifest } from '../graph/artifact.js';
 import type { StepGraph } from '../graph/step.js';
 import { writeFileAtomic } from '../util/fs.js';
-import type { TensorStore } from './session.js';
+import type { TensorStore } from '../runtime/index.js';
 
 export function leafInfos(store: TensorStore): LeafInfo[] {
   return [...store.specs.values()].map((s) => ({ name: s.name, shape: s.shape, dtype: s.dtype, role: s.role as LeafInfo['role'] }));

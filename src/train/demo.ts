@@ -2,7 +2,7 @@
 // serving and evaluation can be developed and tested without a training run.
 
 import { Graph } from '../graph/ir.js';
-import { TensorStore } from './session.js';
+import { TensorStore } from '../runtime/index.js';
 import { EXPORT_FORMAT, writeExportManifest, writeModel } from './export.js';
 import * as student from '../../graphs/student.js';
 import * as teacher from '../../graphs/teacher.js';

@@ -15,7 +15,7 @@ import { Expert, trainExpert, chooseExpert, calibrateCritic, IMAGE, type SampleJ
 import { Student, studentFeeds, Temperature, type ReplaySource } from './student.js';
 import { phaseBar } from './progress.js';
 import { writeModel, writeExportManifest, EXPORT_FORMAT, type ExportManifest } from './export.js';
-import type { RuntimeOptions } from './session.js';
+import type { RuntimeOptions } from '../runtime/index.js';
 import { leafInfos, writeArtifacts } from './artifacts.js';
 import { Checkpoints, MetricsLog, RunLock, initialState, type RunState } from './runfiles.js';
 

@@ -9,7 +9,7 @@ import * as student from '../../graphs/student.js';
 import { Rng } from '../util/rng.js';
 import { randomShifts, sampleMixLambdas, shiftImages } from '../data/augment.js';
 import type { StudentConfig } from './config.js';
-import { createSession, StepRunner, TensorStore, type RuntimeOptions } from './session.js';
+import { createSession, StepRunner, TensorStore, type RuntimeOptions } from '../runtime/index.js';
 import { IMAGE, type Expert } from './teacher.js';
 
 export function studentArch(c: StudentConfig, tasks: number): student.StudentArch {

@@ -8,7 +8,7 @@ import type { EmittedModel } from '../graph/onnx.js';
 import * as teacher from '../../graphs/teacher.js';
 import { Rng } from '../util/rng.js';
 import type { TeacherConfig } from './config.js';
-import { createSession, StepRunner, TensorStore, type RuntimeOptions } from './session.js';
+import { createSession, StepRunner, TensorStore, type RuntimeOptions } from '../runtime/index.js';
 
 export const IMAGE = 784;
 /** Store names of the generator's moving average: this prefix and the weight's name. */

@@ -2,7 +2,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { Graph } from '../../src/graph/ir.js';
-import { StepRunner, TensorStore } from '../../src/train/session.js';
+import { StepRunner, TensorStore } from '../../src/runtime/index.js';
 import { Rng } from '../../src/util/rng.js';
 import * as teacher from '../../graphs/teacher.js';
 
@@ -66,7 +66,7 @@ describe('generator batch norm', () => {
     // Inference normalises with the running statistics: one sample alone comes out as in a batch.
     const weights = teacher.normalizedGeneratorWeights(arch, (k) => store.read(k));
     expect(weights.has('G.bn1.running_var')).toBe(false); // folded into the scale and shift
-    const { createSession } = await import('../../src/train/session.js');
+    const { createSession } = await import('../../src/runtime/index.js');
     const ort = await import('onnxruntime-node');
     const s = await createSession(teacher.emitGeneratorInference(arch, 3, weights, true).bytes, { threads: 1 });
     const z = rng.fillNormal(new Float32Array(3 * 8));

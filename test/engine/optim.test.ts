@@ -6,7 +6,7 @@ import { Graph } from '../../src/graph/ir.js';
 import * as o from '../../src/graph/ops.js';
 import { buildTrainStep } from '../../src/graph/step.js';
 import type { OptimizerSpec } from '../../src/graph/optim.js';
-import { StepRunner, TensorStore } from '../../src/train/session.js';
+import { StepRunner, TensorStore } from '../../src/runtime/index.js';
 
 // loss = sum(a * p^2) + sum(q * c): gradients 2 a p and c.
 const A = [0.5, 1.5, -0.7, 2.0];

@@ -6,7 +6,7 @@
 import { appendFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { StepRunner, TensorStore } from '../../src/train/session.js';
+import { StepRunner, TensorStore } from '../../src/runtime/index.js';
 import { Rng } from '../../src/util/rng.js';
 import { toyBatch, toyTrainStep } from './toy.js';
 

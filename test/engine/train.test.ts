@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import * as ort from 'onnxruntime-node';
-import { StepRunner, TensorStore, createSession, checkDevice } from '../../src/train/session.js';
+import { StepRunner, TensorStore, createSession, checkDevice } from '../../src/runtime/index.js';
 import { leafInfos, readManifest, readStepGraph, writeArtifacts } from '../../src/train/artifacts.js';
 import { Rng } from '../../src/util/rng.js';
 import { encodeSafetensors } from '../../src/graph/safetensors.js';
@@ -101,6 +101,11 @@ describe('training through emitted artifacts', () => {
     same.declare(graph, 1);
     expect(() => same.load(join(dir, 'v1.safetensors'))).toThrow(/format 'lifelong-gen-checkpoint\/1', but this version reads 'lifelong-gen-checkpoint\/2'.*Start the run over \(`npm run train -- --fresh`/);
     expect(() => same.load(join(dir, 'a.safetensors'))).not.toThrow();
+    // Damaged step counters in the metadata are named, not loaded as NaN steps.
+    for (const counters of ['{"train_step":', '{"train_step":-1}', '[1]']) {
+      writeFileSync(join(dir, 'counters.safetensors'), encodeSafetensors(old, { counters, format: 'lifelong-gen-checkpoint/2' }));
+      expect(() => same.load(join(dir, 'counters.safetensors')), counters).toThrow(/counters.safetensors: its step counters .* are not a JSON object of step counts/);
+    }
     rmSync(dir, { recursive: true });
   });
 

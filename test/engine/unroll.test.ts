@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { Graph } from '../../src/graph/ir.js';
 import { unrollSteps } from '../../src/graph/step.js';
-import { StepRunner, TensorStore } from '../../src/train/session.js';
+import { StepRunner, TensorStore } from '../../src/runtime/index.js';
 import { Rng } from '../../src/util/rng.js';
 import * as teacher from '../../graphs/teacher.js';
 

@@ -12,7 +12,7 @@ import type { EmittedModel } from '../../src/graph/onnx.js';
 import type { StepGraph } from '../../src/graph/step.js';
 import { unrollSteps } from '../../src/graph/step.js';
 import { resolveConfig } from '../../src/train/config.js';
-import { StepRunner, TensorStore, type Feed } from '../../src/train/session.js';
+import { StepRunner, TensorStore, type Feed } from '../../src/runtime/index.js';
 import { anchorOptions, distillOptions, STUDENT_STEPS_PER_RUN, studentArch } from '../../src/train/student.js';
 import { teacherArch } from '../../src/train/teacher.js';
 import { Rng } from '../../src/util/rng.js';

@@ -1,0 +1,57 @@
+// onnxruntime sessions: the device check and the session options every model runs with.
+
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
+import * as ort from 'onnxruntime-node';
+
+export type Device = 'cpu' | 'cuda';
+
+export interface RuntimeOptions {
+  device?: Device;
+  /** Intra-op threads; default: all cores. */
+  threads?: number;
+  /** Write onnxruntime's per-op profile (a JSON trace) with this file prefix. */
+  profilePrefix?: string;
+  /**
+   * Whether the session's worker threads keep spinning after a run ('always', onnxruntime's
+   * default: fastest when one session runs back to back) or stop when the run ends ('run':
+   * fastest when several sessions take turns, as in training, where one session's spinning
+   * threads would otherwise take the cores from the next). Default 'always'.
+   */
+  spin?: 'always' | 'run';
+  /** onnxruntime's graph optimisation level; default 'all' (StepRunner: 'extended', see there). */
+  optimization?: 'extended' | 'all';
+}
+
+const CUDA_INSTALL = 'npm run install:cuda';
+
+/** Throws a clear error when the CUDA execution provider's libraries are not installed. */
+export function checkDevice(device: Device): void {
+  if (device === 'cpu') return;
+  if (device !== 'cuda') throw new Error(`unknown device '${String(device)}': use 'cpu' or 'cuda'`);
+  const req = createRequire(import.meta.url);
+  const binding = req.resolve('onnxruntime-node/package.json');
+  const dir = join(dirname(binding), 'bin', 'napi-v6', process.platform, process.arch);
+  if (!existsSync(join(dir, 'libonnxruntime_providers_cuda.so'))) {
+    throw new Error(
+      `device 'cuda' was asked for, but onnxruntime-node's CUDA provider libraries are not installed (no libonnxruntime_providers_cuda.so in ${dir}). ` +
+        `Install them with \`${CUDA_INSTALL}\` on a machine with CUDA 12 and cuDNN 9, or run with --device cpu.`,
+    );
+  }
+}
+
+export async function createSession(bytes: Uint8Array, opts: RuntimeOptions = {}): Promise<ort.InferenceSession> {
+  const device = opts.device ?? 'cpu';
+  checkDevice(device);
+  return ort.InferenceSession.create(bytes, {
+    executionProviders: [device],
+    intraOpNumThreads: opts.threads ?? 0,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: opts.optimization ?? 'all',
+    enableProfiling: !!opts.profilePrefix,
+    profileFilePrefix: opts.profilePrefix,
+    ...(opts.spin === 'run' ? { extra: { session: { force_spinning_stop: '1' } } } : {}),
+  });
+}
+
