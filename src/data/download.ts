@@ -9,7 +9,7 @@ import https from 'node:https';
 import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { sha256Hex, tempPathFor, removeQuietly } from './fsutil.ts';
-import { createProgress, type ProgressStream } from './progress.ts';
+import { createProgress, type ProgressStream } from '../util/progress.js';
 
 export type DownloadFailure = 'network' | 'timeout' | 'http' | 'checksum';
 

@@ -14,7 +14,7 @@ export {
 } from './catalog.ts';
 export { IdxError, checkPair, encodeIdx, parseIdx, parseIdxImages, parseIdxLabels, type IdxArray, type IdxImages } from './idx.ts';
 export { DownloadError, downloadFile, type DownloadOptions, type DownloadResult } from './download.ts';
-export { createProgress, progressLine, type Progress } from './progress.ts';
+export { createProgress, progressLine, type Progress } from '../util/progress.js';
 export { checkLocalFile } from './offline.ts';
 export {
   DEFAULT_ROOT,

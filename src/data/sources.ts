@@ -37,7 +37,7 @@ import {
   mnistPackageDir,
   mnistPackageSource,
 } from './offline.ts';
-import type { ProgressStream } from './progress.ts';
+import type { ProgressStream } from '../util/progress.js';
 
 export const DEFAULT_ROOT = 'datasets';
 

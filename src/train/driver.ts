@@ -13,7 +13,7 @@ import { renderFigure, trainingCurves, type MetricRecord } from '../eval/plots.j
 import { type RunConfig, runId, canonicalJson, teacherConfigSchema } from './config.js';
 import { Expert, trainExpert, chooseExpert, calibrateCritic, IMAGE, type SampleJudge, type ExpertDecision } from './teacher.js';
 import { Student, studentFeeds, Temperature, type ReplaySource } from './student.js';
-import { phaseBar } from './progress.js';
+import { phaseBar } from '../util/progress.js';
 import { writeModel, writeExportManifest, EXPORT_FORMAT, type ExportManifest } from './export.js';
 import type { RuntimeOptions } from '../runtime/index.js';
 import { leafInfos, writeArtifacts } from './artifacts.js';

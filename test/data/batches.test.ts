@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { countBatches, epochBatches, endlessBatches, scalePixels, splitValidation } from '../../src/data/batches.ts';
 import { mixTargets, mixup, oneHot, randomShifts, sampleMixLambdas, shiftImages } from '../../src/data/augment.ts';
 import { localLabels, selectClasses, type Split } from '../../src/data/taskdata.ts';
-import { progressLine } from '../../src/data/progress.ts';
+import { progressLine } from '../../src/util/progress.js';
 import { Rng } from '../../src/data/rng.ts';
 
 /** n 2×2 images; image i has all pixels = i, label i % 3. */
@@ -116,6 +116,6 @@ describe('augmentations', () => {
 
 describe('progress line', () => {
   it('shows bytes, percent and rate', () => {
-    expect(progressLine('f', 5 * 1024 * 1024, 10 * 1024 * 1024, 2, 10)).toBe('f [#####.....]  50% 5.0 MB/10.0 MB 2.5 MB/s');
+    expect(progressLine('f', 5 * 1024 * 1024, 10 * 1024 * 1024, 2, 10)).toBe('f [#####.....]  50% 5.0 MiB/10.0 MiB 2.5 MiB/s');
   });
 });
