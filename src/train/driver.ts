@@ -122,6 +122,33 @@ export async function runContinual(cfg: RunConfig, o: DriverOptions): Promise<st
   }
 }
 
+/** What the phases share: the run's configuration, data, models, state, and how to save and log. */
+interface Run {
+  cfg: RunConfig;
+  o: DriverOptions;
+  dir: string;
+  log: (l: string) => void;
+  runtime: RuntimeOptions;
+  ckpts: Checkpoints;
+  source: TeacherSource | null;
+  tasks: TaskData[];
+  stages: StageData[];
+  judge: SampleJudge;
+  student: Student;
+  experts: Expert[];
+  rng: Rng;
+  state: RunState;
+  stop: { requested: boolean };
+  metrics: (row: Record<string, unknown>) => void;
+  metricsLog: MetricsLog;
+  /** Mid-phase parts of the state: the teacher's replay snapshot, the adaptive temperature. */
+  snapshot: Expert | null;
+  temperature: Temperature | null;
+}
+
+/** A phase either ran to its end or stopped (Ctrl-C, SIGTERM) after saving. */
+type PhaseEnd = 'done' | 'stopped';
+
 async function runLocked(cfg: RunConfig, o: DriverOptions, dir: string, command: string, log: (l: string) => void): Promise<string> {
   const stop = o.stop ?? { requested: false };
   // Training takes turns between sessions (critic and generator steps, samplers, the critic
@@ -142,7 +169,6 @@ async function runLocked(cfg: RunConfig, o: DriverOptions, dir: string, command:
   const metricsLog = new MetricsLog(join(dir, 'metrics.jsonl'));
   // Rows logged after the last checkpoint are logged again by the resumed run: cut them here.
   metricsLog.reset(resumed?.metricsBytes ?? 0);
-  const metrics = (row: Record<string, unknown>) => metricsLog.append(row);
 
   log(`run ${runId(cfg)} -> ${dir}`);
   const tasks = await loadSequence(cfg.tasks, { log });
@@ -161,223 +187,256 @@ async function runLocked(cfg: RunConfig, o: DriverOptions, dir: string, command:
 
   const featureDim = 2 * cfg.teacher.arch.criticWidth;
   const student = await Student.create(cfg.student, tasks.length, featureDim, cfg.seed, runtime);
-  const experts: Expert[] = [];
   const rng = new Rng(cfg.seed);
-  let state: RunState = initialState(rng.getState());
+  const run: Run = {
+    cfg, o, dir, log, runtime, ckpts, source, tasks, stages, judge, student, experts: [], rng, state: initialState(rng.getState()), stop,
+    metrics: (row) => metricsLog.append(row), metricsLog, snapshot: null, temperature: null,
+  };
 
   if (resumed) {
-    state = resumed;
-    for (const s of state.experts) {
+    run.state = resumed;
+    for (const s of resumed.experts) {
       const e = await Expert.create(s.id, cfg.teacher, cfg.seed, runtime);
-      e.store.load(ckpts.path(state, `${e.name}.safetensors`));
+      e.store.load(ckpts.path(resumed, `${e.name}.safetensors`));
       e.tasks.push(...s.tasks);
       for (const [k, v] of Object.entries(s.fid)) e.fid.set(k, v);
       e.scoreStats = s.scoreStats;
-      experts.push(e);
+      run.experts.push(e);
     }
-    student.store.load(ckpts.path(state, 'student.safetensors'));
-    rng.setState(state.rng as number[]);
-    log(`resumed from checkpoint generation ${state.generation} (verified) at stage ${state.stage} (${stages[state.stage]?.name ?? 'done'}), ${state.phase} phase, step ${state.progress}`);
+    student.store.load(ckpts.path(resumed, 'student.safetensors'));
+    rng.setState(resumed.rng as number[]);
+    log(`resumed from checkpoint generation ${resumed.generation} (verified) at stage ${resumed.stage} (${stages[resumed.stage]?.name ?? 'done'}), ${resumed.phase} phase, step ${resumed.progress}`);
   }
 
-  // Mid-phase parts of the state: the teacher's replay snapshot, the adaptive temperature.
-  let snapshot: Expert | null = null;
-  let temperature: Temperature | null = null;
-  const save = async () => {
-    state.rng = rng.getState();
-    state.experts = experts.map((e) => ({ id: e.id, tasks: [...e.tasks], fid: Object.fromEntries(e.fid), scoreStats: e.scoreStats }));
-    state.metricsBytes = metricsLog.bytes;
-    if (temperature && state.phase === 'student') state.temperature = temperature.getState();
-    else delete state.temperature;
-    const files = new Map<string, Uint8Array>();
-    for (const e of experts) files.set(`${e.name}.safetensors`, e.store.toSafetensors());
-    files.set('student.safetensors', student.store.toSafetensors());
-    if (snapshot && state.phase === 'teacher') files.set('snapshot.safetensors', snapshot.store.toSafetensors());
-    ckpts.commit(state, files);
-  };
-
-  const expertFor = (t: number) => experts.find((e) => e.id === state.expertOfTask[t]) ?? null;
-
-  for (; state.stage < stages.length; ) {
-    const k = state.stage;
-    const stage = stages[k]!;
-    const name = stage.name;
-    // The task slot the stage trains (the last of its tasks); earlier slots are replayed.
-    const slot = stage.tasks.at(-1)!;
-
-    // ---- teacher phase, taken from another run
-    if (state.phase === 'teacher' && source) {
-      const id = source.state.expertOfTask[slot]!;
-      const from = source.state.experts.find((x) => x.id === id)!;
-      let e = experts.find((x) => x.id === id);
-      if (!e) {
-        e = await Expert.create(id, cfg.teacher, cfg.seed, runtime);
-        e.store.load(join(source.gen, `${e.name}.safetensors`));
-        e.scoreStats = from.scoreStats;
-        experts.push(e);
-      }
-      for (const t of stage.tasks) {
-        state.expertOfTask[t] = id;
-        const n = tasks[t]!.spec.name;
-        if (!e.tasks.includes(n)) e.tasks.push(n);
-        if (from.fid[n] !== undefined) e.fid.set(n, from.fid[n]!);
-      }
-      const d = source.state.decisions[k]!;
-      state.decisions.push(d);
-      metrics({ type: 'decision', stage: k, ...d, from: source.dir });
-      log(`teacher for ${name}: ${e.name} of ${source.dir} as it ended (${d.action} there)`);
-      state.phase = 'student';
-      state.progress = 0;
-      await save();
-    }
-
-    // ---- teacher phase
-    if (state.phase === 'teacher') {
-      if (state.expertOfTask[slot] === undefined) {
-        const d = await chooseExpert(experts, name, cfg.teacher, judge, `${name}/train`, rng);
-        state.decisions.push(d);
-        const fids = Object.entries(d.fids).map(([e, f]) => `${e} ${f.toFixed(1)}`).join(', ') || 'no experts yet';
-        log(`expert decision for ${name}: ${d.action} -> expert${d.expert} (FID on ${d.samples} samples: ${fids}; threshold ${d.threshold.toFixed(1)})`);
-        metrics({ type: 'decision', stage: k, ...d });
-        if (d.action === 'new' || d.action === 'first') experts.push(await Expert.create(d.expert, cfg.teacher, cfg.seed, runtime));
-        for (const t of stage.tasks) state.expertOfTask[t] = d.expert;
-      }
-      const e = expertFor(slot)!;
-      const held = e.tasks.filter((t) => t !== name);
-      snapshot = null;
-      if (held.length) {
-        // The expert as it was before this task, replayed for its earlier tasks. Mid-phase the
-        // expert has moved on, so a resumed phase takes the snapshot its checkpoint kept.
-        const snap = await Expert.create(1000 + e.id, cfg.teacher, cfg.seed, runtime);
-        if (state.progress > 0) snap.store.load(ckpts.path(state, 'snapshot.safetensors'));
-        else for (const [n, t] of e.store.tensors) snap.store.tensors.set(n, t);
-        snapshot = snap;
-      }
-      const replaySnapshot = snapshot;
-      const total = cfg.teacher.train.iterations * stage.tasks.length; // joint: the whole sequence's budget in its one stage
-      const bar = phaseBar(`stage ${k + 1}/${stages.length} ${name} teacher ${e.name}`, total, process.stderr, state.progress);
-      const t0 = performance.now();
-      const done = await trainExpert(e, cfg.teacher, {
-        iterations: total,
-        start: state.progress,
-        rng,
-        realBatch: (n) => randomStageImages(stage, n, rng, '-1,1').images,
-        // Replay of the expert's own earlier tasks, from a snapshot taken before this task.
-        replay: replaySnapshot ? { fraction: held.length / (held.length + 1), batch: async (n) => Float32Array.from(await replaySnapshot.sample(n, rng), (v) => v * 2 - 1) } : undefined,
-        fidProbe: async () => judge.fid(await e.sample(cfg.teacher.experts.fidSamples, rng), cfg.teacher.experts.fidSamples, `${name}/train`),
-        onStep: (l) => {
-          bar.tick(l.iteration, { W: l.wasserstein, gp: l.gp, fid: l.fid });
-          if (l.fid !== undefined || l.iteration % 10 === 0) metrics({ type: 'teacher', stage: k, task: name, expert: e.id, ...l });
-          if (l.fid !== undefined) log(`  ${e.name} on ${name}: iteration ${l.iteration}, FID ${l.fid.toFixed(1)} (${cfg.teacher.experts.fidSamples} samples)`);
-        },
-        shouldStop: () => stop.requested,
-        onCheckpoint: async (it) => {
-          state.progress = it;
-          await save();
-        },
-        checkpointEvery: cfg.checkpoint.teacherEvery,
-      });
-      bar.end();
-      state.progress = done;
-      if (done < total) {
-        await save();
-        log(`stopped: saved at stage ${k + 1} teacher iteration ${done}; continue with --resume`);
-        return dir;
-      }
-      for (const t of stage.tasks.map((i) => tasks[i]!.spec.name)) if (!e.tasks.includes(t)) e.tasks.push(t);
-      for (const t of e.tasks) {
-        const fid = await judge.fid(await e.sample(cfg.teacher.experts.fidSamples, rng), cfg.teacher.experts.fidSamples, `${t}/train`);
-        e.fid.set(t, fid);
-      }
-      await calibrateCritic(e, rng);
-      snapshot = null;
-      metrics({ type: 'phase', stage: k, task: name, phase: 'teacher', expert: e.id, seconds: (performance.now() - t0) / 1000, fid: Object.fromEntries(e.fid) });
-      state.phase = 'student';
-      state.progress = 0;
-      await save();
-    }
-
-    // ---- student phase
-    if (state.phase === 'student') {
-      const c = cfg.student;
-      const b = c.train.batch;
-      const replay: ReplaySource[] = [];
-      const earlier = stage.tasks[0]!; // tasks before the stage's first are replayed
-      // 'auto': each of the t tasks seen gets 1/t of the batch (van de Ven et al.'s brain-inspired replay).
-      const ratio = c.replay.ratio === 'auto' ? earlier / (earlier + 1) : c.replay.ratio;
-      if (ratio > 0) {
-        for (let t = 0; t < earlier; t++) {
-          const e = expertFor(t)!;
-          const fid = e.fid.get(tasks[t]!.spec.name) ?? Infinity;
-          replay.push({ task: t, expert: e, weight: c.distill.adaptiveWeights ? Math.min(1, c.distill.fidReference / fid) : 1 });
-        }
-      }
-      const realCount = replay.length ? b - Math.round(b * ratio) : b;
-      const known = tasks.map((_, t) => (t <= slot ? expertFor(t) : null));
-      // The frozen copy: the student as it left the previous stage (taken again on a resume at step 0, where nothing has changed since).
-      if (student.anchored && state.progress === 0) student.freeze();
-      const temp = new Temperature(c.distill.temperature);
-      if (state.progress > 0 && state.temperature) temp.setState(state.temperature);
-      temperature = temp;
-      const total = c.train.steps * stage.tasks.length;
-      const bar = phaseBar(`stage ${k + 1}/${stages.length} ${name} student`, total, process.stderr, state.progress);
-      const t0 = performance.now();
-      // Steps go to onnxruntime in batches of the runner's steps per run (their feeds do not depend
-      // on the student, so assembling them ahead changes nothing), cut at checkpoints; the adaptive
-      // temperature reads each step's result before the next step's targets, so it goes one by one.
-      const perRun = c.distill.temperature.kind === 'adaptive' ? 1 : student.step.stepsPerRun;
-      while (state.progress < total && !stop.requested) {
-        const every = cfg.checkpoint.studentEvery;
-        const n = Math.min(perRun, total - state.progress, every - (state.progress % every));
-        const batch: Record<string, Float32Array | number>[] = [];
-        const temps: number[] = [];
-        for (let i = 0; i < n; i++) {
-          temps.push(temp.value((state.progress + i) / total));
-          const real = randomStageImages(stage, realCount, rng, '0,1');
-          batch.push(await studentFeeds(student, c, {
-            real: real.images, realCount, realTasks: cfg.joint ? real.tasks : undefined, currentTask: earlier, replay, experts: known, step: state.progress + i,
-          }, temps[i]!, rng));
-        }
-        const results = await student.step.runSteps(batch);
-        student.restoreFrozenPrior(earlier);
-        results.forEach((m, i) => {
-          temp.observe(m.kd_posterior);
-          state.progress++;
-          bar.tick(state.progress, { loss: m.loss, rec: m.recon, kl: m.kl, nce: m.infonce, kd: m.kd_posterior, al: m.align, T: temps[i]! });
-          if (state.progress % 10 === 0) metrics({ type: 'student', stage: k, task: name, step: state.progress, temperature: temps[i]!, ...m });
-        });
-        if (state.progress % every === 0 && state.progress < total) await save();
-      }
-      bar.end();
-      if (state.progress < total) {
-        await save();
-        log(`stopped: saved at stage ${k + 1} student step ${state.progress}; continue with --resume`);
-        return dir;
-      }
-      metrics({ type: 'phase', stage: k, task: name, phase: 'student', seconds: (performance.now() - t0) / 1000 });
-      temperature = null;
-
-      // ---- evaluation callback and stage export
-      const rows = await evaluateStage(k, slot, tasks, student, expertFor, judge, cfg, rng, dir);
-      for (const r of rows) metrics({ type: 'eval', ...r });
-      await exportModels(join(dir, 'stages', String(k), 'export'), runId(cfg), tasks, student, experts);
-      writeModelArtifacts(join(dir, 'artifacts'), cfg, student, experts);
-      await writeCurves(dir);
-      await o.onStage?.(k, rows);
-      state.stage++;
-      state.phase = state.stage < stages.length ? 'teacher' : 'done';
-      state.progress = 0;
-      await save();
+  // Each stage: the teacher phase (trained, or taken from another run), the student phase, then
+  // the stage's evaluation and export; each phase resumes from the state's progress.
+  while (run.state.stage < stages.length) {
+    const k = run.state.stage;
+    if (run.state.phase === 'teacher' && source) await takeTeacherFromSource(run, k);
+    if (run.state.phase === 'teacher' && (await teacherPhase(run, k)) === 'stopped') return dir;
+    if (run.state.phase === 'student') {
+      if ((await studentPhase(run, k)) === 'stopped') return dir;
+      await finishStage(run, k);
     }
   }
-  await exportModels(join(dir, 'export'), runId(cfg), tasks, student, experts);
+  await exportModels(join(dir, 'export'), runId(cfg), tasks, student, run.experts);
   pointLatest(cfg.out, dir);
   log(`done: ${dir} (export/ holds the student decoder, encoder and teacher experts)`);
   return dir;
 }
 
+/** Commits a checkpoint generation of the run as it stands. */
+async function save(run: Run): Promise<void> {
+  const { state, experts, student } = run;
+  state.rng = run.rng.getState();
+  state.experts = experts.map((e) => ({ id: e.id, tasks: [...e.tasks], fid: Object.fromEntries(e.fid), scoreStats: e.scoreStats }));
+  state.metricsBytes = run.metricsLog.bytes;
+  if (run.temperature && state.phase === 'student') state.temperature = run.temperature.getState();
+  else delete state.temperature;
+  const files = new Map<string, Uint8Array>();
+  for (const e of experts) files.set(`${e.name}.safetensors`, e.store.toSafetensors());
+  files.set('student.safetensors', student.store.toSafetensors());
+  if (run.snapshot && state.phase === 'teacher') files.set('snapshot.safetensors', run.snapshot.store.toSafetensors());
+  run.ckpts.commit(state, files);
+}
+
+/** The expert that task slot `t` was assigned to, once it has one. */
+function expertFor(run: Run, t: number): Expert | null {
+  return run.experts.find((e) => e.id === run.state.expertOfTask[t]) ?? null;
+}
+
+/** The task slot a stage trains (the last of its tasks); earlier slots are replayed. */
+const slotOf = (stage: StageData): number => stage.tasks.at(-1)!;
+
+/** The teacher phase with --teacher-from: the source run's expert for the stage, as it ended. */
+async function takeTeacherFromSource(run: Run, k: number): Promise<void> {
+  const { cfg, state, tasks, source } = run;
+  const stage = run.stages[k]!;
+  const id = source!.state.expertOfTask[slotOf(stage)]!;
+  const from = source!.state.experts.find((x) => x.id === id)!;
+  let e = run.experts.find((x) => x.id === id);
+  if (!e) {
+    e = await Expert.create(id, cfg.teacher, cfg.seed, run.runtime);
+    e.store.load(join(source!.gen, `${e.name}.safetensors`));
+    e.scoreStats = from.scoreStats;
+    run.experts.push(e);
+  }
+  for (const t of stage.tasks) {
+    state.expertOfTask[t] = id;
+    const n = tasks[t]!.spec.name;
+    if (!e.tasks.includes(n)) e.tasks.push(n);
+    if (from.fid[n] !== undefined) e.fid.set(n, from.fid[n]!);
+  }
+  const d = source!.state.decisions[k]!;
+  state.decisions.push(d);
+  run.metrics({ type: 'decision', stage: k, ...d, from: source!.dir });
+  run.log(`teacher for ${stage.name}: ${e.name} of ${source!.dir} as it ended (${d.action} there)`);
+  state.phase = 'student';
+  state.progress = 0;
+  await save(run);
+}
+
+/** The teacher phase: the expert decision (once per stage), then the expert's training with replay of its earlier tasks. */
+async function teacherPhase(run: Run, k: number): Promise<PhaseEnd> {
+  const { cfg, state, tasks, judge, rng, experts } = run;
+  const stage = run.stages[k]!;
+  const name = stage.name;
+  const slot = slotOf(stage);
+  if (state.expertOfTask[slot] === undefined) {
+    const d = await chooseExpert(experts, name, cfg.teacher, judge, `${name}/train`, rng);
+    state.decisions.push(d);
+    const fids = Object.entries(d.fids).map(([e, f]) => `${e} ${f.toFixed(1)}`).join(', ') || 'no experts yet';
+    run.log(`expert decision for ${name}: ${d.action} -> expert${d.expert} (FID on ${d.samples} samples: ${fids}; threshold ${d.threshold.toFixed(1)})`);
+    run.metrics({ type: 'decision', stage: k, ...d });
+    if (d.action === 'new' || d.action === 'first') experts.push(await Expert.create(d.expert, cfg.teacher, cfg.seed, run.runtime));
+    for (const t of stage.tasks) state.expertOfTask[t] = d.expert;
+  }
+  const e = expertFor(run, slot)!;
+  const held = e.tasks.filter((t) => t !== name);
+  run.snapshot = null;
+  if (held.length) {
+    // The expert as it was before this task, replayed for its earlier tasks. Mid-phase the
+    // expert has moved on, so a resumed phase takes the snapshot its checkpoint kept.
+    const snap = await Expert.create(1000 + e.id, cfg.teacher, cfg.seed, run.runtime);
+    if (state.progress > 0) snap.store.load(run.ckpts.path(state, 'snapshot.safetensors'));
+    else for (const [n, t] of e.store.tensors) snap.store.tensors.set(n, t);
+    run.snapshot = snap;
+  }
+  const replaySnapshot = run.snapshot;
+  const total = cfg.teacher.train.iterations * stage.tasks.length; // joint: the whole sequence's budget in its one stage
+  const bar = phaseBar(`stage ${k + 1}/${run.stages.length} ${name} teacher ${e.name}`, total, process.stderr, state.progress);
+  const t0 = performance.now();
+  const done = await trainExpert(e, cfg.teacher, {
+    iterations: total,
+    start: state.progress,
+    rng,
+    realBatch: (n) => randomStageImages(stage, n, rng, '-1,1').images,
+    // Replay of the expert's own earlier tasks, from a snapshot taken before this task.
+    replay: replaySnapshot ? { fraction: held.length / (held.length + 1), batch: async (n) => Float32Array.from(await replaySnapshot.sample(n, rng), (v) => v * 2 - 1) } : undefined,
+    fidProbe: async () => judge.fid(await e.sample(cfg.teacher.experts.fidSamples, rng), cfg.teacher.experts.fidSamples, `${name}/train`),
+    onStep: (l) => {
+      bar.tick(l.iteration, { W: l.wasserstein, gp: l.gp, fid: l.fid });
+      if (l.fid !== undefined || l.iteration % 10 === 0) run.metrics({ type: 'teacher', stage: k, task: name, expert: e.id, ...l });
+      if (l.fid !== undefined) run.log(`  ${e.name} on ${name}: iteration ${l.iteration}, FID ${l.fid.toFixed(1)} (${cfg.teacher.experts.fidSamples} samples)`);
+    },
+    shouldStop: () => run.stop.requested,
+    onCheckpoint: async (it) => {
+      state.progress = it;
+      await save(run);
+    },
+    checkpointEvery: cfg.checkpoint.teacherEvery,
+  });
+  bar.end();
+  state.progress = done;
+  if (done < total) {
+    await save(run);
+    run.log(`stopped: saved at stage ${k + 1} teacher iteration ${done}; continue with --resume`);
+    return 'stopped';
+  }
+  for (const t of stage.tasks.map((i) => tasks[i]!.spec.name)) if (!e.tasks.includes(t)) e.tasks.push(t);
+  for (const t of e.tasks) {
+    const fid = await judge.fid(await e.sample(cfg.teacher.experts.fidSamples, rng), cfg.teacher.experts.fidSamples, `${t}/train`);
+    e.fid.set(t, fid);
+  }
+  await calibrateCritic(e, rng);
+  run.snapshot = null;
+  run.metrics({ type: 'phase', stage: k, task: name, phase: 'teacher', expert: e.id, seconds: (performance.now() - t0) / 1000, fid: Object.fromEntries(e.fid) });
+  state.phase = 'student';
+  state.progress = 0;
+  await save(run);
+  return 'done';
+}
+
+/** The student phase: real data of the stage, the teacher's replay of earlier tasks, distillation and the anchors. */
+async function studentPhase(run: Run, k: number): Promise<PhaseEnd> {
+  const { cfg, state, tasks, rng, student } = run;
+  const stage = run.stages[k]!;
+  const name = stage.name;
+  const slot = slotOf(stage);
+  const c = cfg.student;
+  const b = c.train.batch;
+  const replay: ReplaySource[] = [];
+  const earlier = stage.tasks[0]!; // tasks before the stage's first are replayed
+  // 'auto': each of the t tasks seen gets 1/t of the batch (van de Ven et al.'s brain-inspired replay).
+  const ratio = c.replay.ratio === 'auto' ? earlier / (earlier + 1) : c.replay.ratio;
+  if (ratio > 0) {
+    for (let t = 0; t < earlier; t++) {
+      const e = expertFor(run, t)!;
+      const fid = e.fid.get(tasks[t]!.spec.name) ?? Infinity;
+      replay.push({ task: t, expert: e, weight: c.distill.adaptiveWeights ? Math.min(1, c.distill.fidReference / fid) : 1 });
+    }
+  }
+  const realCount = replay.length ? b - Math.round(b * ratio) : b;
+  const known = tasks.map((_, t) => (t <= slot ? expertFor(run, t) : null));
+  // The frozen copy: the student as it left the previous stage (taken again on a resume at step 0, where nothing has changed since).
+  if (student.anchored && state.progress === 0) student.freeze();
+  const temp = new Temperature(c.distill.temperature);
+  if (state.progress > 0 && state.temperature) temp.setState(state.temperature);
+  run.temperature = temp;
+  const total = c.train.steps * stage.tasks.length;
+  const bar = phaseBar(`stage ${k + 1}/${run.stages.length} ${name} student`, total, process.stderr, state.progress);
+  const t0 = performance.now();
+  // Steps go to onnxruntime in batches of the runner's steps per run (their feeds do not depend
+  // on the student, so assembling them ahead changes nothing), cut at checkpoints; the adaptive
+  // temperature reads each step's result before the next step's targets, so it goes one by one.
+  const perRun = c.distill.temperature.kind === 'adaptive' ? 1 : student.step.stepsPerRun;
+  while (state.progress < total && !run.stop.requested) {
+    const every = cfg.checkpoint.studentEvery;
+    const n = Math.min(perRun, total - state.progress, every - (state.progress % every));
+    const batch: Record<string, Float32Array | number>[] = [];
+    const temps: number[] = [];
+    for (let i = 0; i < n; i++) {
+      temps.push(temp.value((state.progress + i) / total));
+      const real = randomStageImages(stage, realCount, rng, '0,1');
+      batch.push(await studentFeeds(student, c, {
+        real: real.images, realCount, realTasks: cfg.joint ? real.tasks : undefined, currentTask: earlier, replay, experts: known, step: state.progress + i,
+      }, temps[i]!, rng));
+    }
+    const results = await student.step.runSteps(batch);
+    student.restoreFrozenPrior(earlier);
+    results.forEach((m, i) => {
+      temp.observe(m.kd_posterior);
+      state.progress++;
+      bar.tick(state.progress, { loss: m.loss, rec: m.recon, kl: m.kl, nce: m.infonce, kd: m.kd_posterior, al: m.align, T: temps[i]! });
+      if (state.progress % 10 === 0) run.metrics({ type: 'student', stage: k, task: name, step: state.progress, temperature: temps[i]!, ...m });
+    });
+    if (state.progress % every === 0 && state.progress < total) await save(run);
+  }
+  bar.end();
+  if (state.progress < total) {
+    await save(run);
+    run.log(`stopped: saved at stage ${k + 1} student step ${state.progress}; continue with --resume`);
+    return 'stopped';
+  }
+  run.metrics({ type: 'phase', stage: k, task: name, phase: 'student', seconds: (performance.now() - t0) / 1000 });
+  run.temperature = null;
+  return 'done';
+}
+
+/** After the student phase: the stage's evaluation callback and export, then on to the next stage. */
+async function finishStage(run: Run, k: number): Promise<void> {
+  const { cfg, state, tasks, student, experts, dir } = run;
+  const rows = await evaluateStage(k, slotOf(run.stages[k]!), tasks, student, (t) => expertFor(run, t), run.judge, cfg, run.rng, dir);
+  for (const r of rows) run.metrics({ type: 'eval', ...r });
+  await exportModels(join(dir, 'stages', String(k), 'export'), runId(cfg), tasks, student, experts);
+  writeModelArtifacts(join(dir, 'artifacts'), cfg, student, experts);
+  await writeCurves(dir);
+  await run.o.onStage?.(k, rows);
+  state.stage++;
+  state.phase = state.stage < run.stages.length ? 'teacher' : 'done';
+  state.progress = 0;
+  await save(run);
+}
+
 /** A finished run to take the teacher from, checked to hold the same tasks and teacher, each expert from one stage. */
-function readTeacherSource(cfg: RunConfig, stages: number): { dir: string; state: RunState; gen: string } {
+interface TeacherSource {
+  dir: string;
+  state: RunState;
+  /** Its verified checkpoint generation's folder. */
+  gen: string;
+}
+
+function readTeacherSource(cfg: RunConfig, stages: number): TeacherSource {
   const dir = resolve(cfg.teacherFrom!);
   const ckpts = new Checkpoints(join(dir, 'checkpoints'), `npm run train -- (the command of the run in ${dir})`);
   const configPath = join(dir, 'config.json');
