@@ -17,7 +17,7 @@ export const teacherConfigSchema = z.object({
     /** A SAGAN-style self-attention block at 14x14 in the generator and the critic. */
     attention: z.boolean().default(false),
     /** Batch norm after the generator's fc and first deconv (DCGAN's generator; the critic has none, as WGAN-GP requires). */
-    batchNorm: z.boolean().default(false),
+    batchNorm: z.boolean().default(true),
   }),
   train: z.object({
     /** Generator iterations per task (each with nCritic critic steps). */
