@@ -105,6 +105,16 @@ export class Graph {
   readonly leaves = new Map<string, InputInfo>();
   readonly constants = new Map<number, TensorData>();
   private readonly interned = new Map<string, Value>();
+  private readonly side = new Map<string, unknown>();
+
+  /**
+   * Bookkeeping that a lowering keeps about this graph's values (e.g. which im2col matrices
+   * exist), created on first use: it lives and dies with the graph instead of in module state.
+   */
+  sideTable<T>(key: string, create: () => T): T {
+    if (!this.side.has(key)) this.side.set(key, create());
+    return this.side.get(key) as T;
+  }
 
   /** Per-step data (a batch, noise, the step counter). */
   input(name: string, shape: Shape, dtype: DType = 'float32'): Value {

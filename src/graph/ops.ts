@@ -659,16 +659,17 @@ function rowSum(rows: Value, n: number): Value {
   return reduceSum(reshape(reduceSum(reshape(rows, [n, (r / n) * c]), [0], 0), [r / n, c]), [0], 0);
 }
 
-const colsIndex = new WeakMap<Value, Map<string, Value>>();
+/** The im2col matrices built from each tensor of a graph, by attributes and form. */
+const colsIndex = (x: Value) => x.graph.sideTable('im2col.index', () => new Map<Value, Map<string, Value>>());
 const colsKey = (a: ConvAttrs, k: readonly number[]) => `${a.strides}|${a.pads}|${a.dilations}|${k}`;
 /**
  * How an im2col matrix's rows and columns are laid out beyond the plain form (see `im2col`): the
  * window of its phase order, and the width of the source rows behind its bias column.
  */
 interface ColsForm { tile?: Tile; ones?: number }
-const formOfCols = new WeakMap<Value, ColsForm>();
+const formOfCols = (cols: Value) => cols.graph.sideTable('im2col.form', () => new Map<Value, ColsForm>());
 /** The window of an im2col matrix whose rows are in phase order (see `im2col`), else undefined. */
-export const colsPhase = (cols: Value): Tile | undefined => formOfCols.get(cols)?.tile;
+export const colsPhase = (cols: Value): Tile | undefined => formOfCols(cols).get(cols)?.tile;
 
 /**
  * The row of padded position (py, px) (padding `pt` on top, `pl` on the left) among an image's
@@ -722,7 +723,7 @@ function zeroRowRows(ctx: LowerCtx, [n, c, h, w]: readonly number[], t: (hint: s
  */
 export function im2col(x: Value, a: ConvAttrs, k: readonly [number, number], out: readonly [number, number], tile?: Tile, ones = false): Value {
   const key = `${colsKey(a, k)}${tile ? `|phases ${tile}` : ''}${ones ? '|ones' : ''}`;
-  const hit = colsIndex.get(x)?.get(key);
+  const hit = colsIndex(x).get(x)?.get(key);
   if (hit) return hit;
   const [n, c, h, w] = x.shape as [number, number, number, number];
   const [kh, kw] = k;
@@ -783,9 +784,10 @@ export function im2col(x: Value, a: ConvAttrs, k: readonly [number, number], out
   }
   const taps = x.graph.constant(index, [index.length], 'int64');
   const cols = reshape(gather(source, taps, 1), [n * ho * wo, kh * kw * c + (ones ? rowWidth : 0)]);
-  if (!colsIndex.has(x)) colsIndex.set(x, new Map());
-  colsIndex.get(x)!.set(key, cols);
-  formOfCols.set(cols, { tile, ones: ones ? rowWidth : undefined });
+  const built = colsIndex(x);
+  if (!built.has(x)) built.set(x, new Map());
+  built.get(x)!.set(key, cols);
+  formOfCols(cols).set(cols, { tile, ones: ones ? rowWidth : undefined });
   return cols;
 }
 
@@ -805,7 +807,7 @@ function outputOrder(ho: number, wo: number, tile?: Tile): [number, number][] {
 /** The im2col matrices of X for these convolution attributes that something built (any row order, with or without a bias column). */
 export function colsOf(x: Value, a: ConvAttrs, k: readonly number[]): Value[] {
   const key = colsKey(a, k);
-  return [...(colsIndex.get(x) ?? [])].filter(([k2]) => k2 === key || k2.startsWith(`${key}|`)).map(([, cols]) => cols);
+  return [...(colsIndex(x).get(x) ?? [])].filter(([k2]) => k2 === key || k2.startsWith(`${key}|`)).map(([, cols]) => cols);
 }
 
 /**
@@ -867,7 +869,7 @@ function lowerConvFromCols(ctx: LowerCtx, v: Value): void {
   ctx.node('Reshape', [wc, ctx.ints([c, kh * kw, m])], [w3]);
   if (c > 1) ctx.node('Transpose', [w3], [wr], { perm: [1, 0, 2] });
   ctx.node('Reshape', [c > 1 ? wr : w3, ctx.ints([kh * kw * c, m])], [wm]);
-  const ones = formOfCols.get(cols)?.ones;
+  const ones = formOfCols(cols).get(cols)?.ones;
   if (ones) {
     // The matrix's bias column: W gains the bias (or zeros) as a row, and ones - 1 zero rows.
     const parts = [wm];
