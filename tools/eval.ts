@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import type { FeatureExtractor } from '../src/eval/index.js';
-import type { Device } from '../src/runtime/index.js';
+import { DEVICES, probeDevice, type Device } from '../src/runtime/index.js';
 
 const HELP = `Evaluation: FID, KID, fitting capacity, forgetting and reports.
 
@@ -46,7 +46,7 @@ Feature extractor (default: the project's LeNet, trained on MNIST + Fashion-MNIS
 
 Runtime and data:
   --threads N            onnxruntime intra-op threads (default: all cores)
-  --device D             cpu (default) or cuda
+  --device D             cpu (default), cuda or webgpu
   --data-root DIR        datasets folder (default datasets)
   --offline              use local and offline dataset sources only
   -q, --quiet            only the final results
@@ -112,7 +112,8 @@ async function main(): Promise<void> {
   if (a.samples && !a.task) fail('--samples needs --task (e.g. --task fashion)');
   if (a.run && a.task) fail('--task is only for --samples; a run folder lists its own tasks');
   const device = (a.device ?? 'cpu') as Device;
-  if (device !== 'cpu' && device !== 'cuda') fail(`--device must be cpu or cuda, got '${a.device}'`);
+  if (!DEVICES.includes(device)) fail(`--device must be ${DEVICES.join(', ')}, got '${a.device}'`);
+  await probeDevice(device); // a device that cannot run fails before any data is loaded
   const layout = a['feature-layout'] ?? 'nchw';
   if (layout !== 'nchw' && layout !== 'nhwc') fail(`--feature-layout must be nchw or nhwc, got '${layout}'`);
   const range = a.range;

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { configKeys, resolveConfig, runId } from '../src/train/config.js';
 import { runContinual } from '../src/train/driver.js';
 import { makeJudge } from '../src/train/judge.js';
-import { checkDevice } from '../src/runtime/index.js';
+import { probeDevice } from '../src/runtime/index.js';
 import { TASK_HELP, parseSequence } from '../src/data/index.js';
 
 const HELP = `npm run train -- [options] [key=value ...]
@@ -24,7 +24,7 @@ Options:
                     (one stage, each task's images under its own task), for comparison with the
                     continual run; its run id starts with <preset>-joint-
   --seed N          random seed (default 0)
-  --device D        cpu | cuda (default cpu)
+  --device D        cpu | cuda | webgpu (default cpu)
   --threads N       onnxruntime intra-op threads (default: all cores)
   --out DIR         output folder (default results)
   --teacher-from DIR  take the teacher experts of a finished run (same tasks, seed and teacher
@@ -88,7 +88,7 @@ async function main(): Promise<void> {
   if (a['teacher-from'] !== undefined) base.teacherFrom = resolve(String(a['teacher-from']));
   const cfg = resolveConfig(base, overrides);
   parseSequence(cfg.tasks); // unknown task names fail here, before anything is written
-  checkDevice(cfg.device); // and a missing CUDA provider, before any data is loaded
+  await probeDevice(cfg.device); // and a device that cannot run (no CUDA provider, no WebGPU adapter), before any data is loaded
   if (a['print-config']) {
     console.log(JSON.stringify({ runId: runId(cfg), ...cfg }, null, 2));
     return;

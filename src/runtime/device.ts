@@ -4,8 +4,12 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 import * as ort from 'onnxruntime-node';
+import { Graph } from '../graph/ir.js';
+import { emitModel } from '../graph/onnx.js';
+import { add } from '../graph/ops.js';
 
-export type Device = 'cpu' | 'cuda';
+export type Device = 'cpu' | 'cuda' | 'webgpu';
+export const DEVICES: readonly Device[] = ['cpu', 'cuda', 'webgpu'];
 
 export interface RuntimeOptions {
   device?: Device;
@@ -26,10 +30,13 @@ export interface RuntimeOptions {
 
 const CUDA_INSTALL = 'npm run install:cuda';
 
-/** Throws a clear error when the CUDA execution provider's libraries are not installed. */
+/**
+ * Throws a clear error when the device cannot run: CUDA without its provider libraries; WebGPU
+ * without an adapter (probeDevice checks that, since it needs a session).
+ */
 export function checkDevice(device: Device): void {
-  if (device === 'cpu') return;
-  if (device !== 'cuda') throw new Error(`unknown device '${String(device)}': use 'cpu' or 'cuda'`);
+  if (device === 'cpu' || device === 'webgpu') return;
+  if (device !== 'cuda') throw new Error(`unknown device '${String(device)}': use ${DEVICES.join(', ')}`);
   const req = createRequire(import.meta.url);
   const binding = req.resolve('onnxruntime-node/package.json');
   const dir = join(dirname(binding), 'bin', 'napi-v6', process.platform, process.arch);
@@ -55,3 +62,31 @@ export async function createSession(bytes: Uint8Array, opts: RuntimeOptions = {}
   });
 }
 
+
+/** One Add on a two-element tensor, to see whether a provider can run at all. */
+function tinyModel(): Uint8Array {
+  const g = new Graph();
+  const x = g.input('x', [2]);
+  return emitModel(g, { outputs: { y: add(x, x) } }).bytes;
+}
+
+/**
+ * Checks that `device` runs a graph, before any data is loaded: for WebGPU, onnxruntime-node's
+ * provider needs a Vulkan loader and a GPU driver, and without them fails only when a session
+ * is created.
+ */
+export async function probeDevice(device: Device): Promise<void> {
+  checkDevice(device);
+  if (device !== 'webgpu') return;
+  try {
+    const s = await ort.InferenceSession.create(tinyModel(), { executionProviders: ['webgpu'] });
+    await s.run({ x: new ort.Tensor('float32', Float32Array.from([1, 2]), [2]) });
+    await s.release();
+  } catch (err) {
+    const why = String((err as Error).message).split('\n')[0]!.replace(/^.*?(Failed to get a WebGPU adapter)/, '$1');
+    throw new Error(
+      `device 'webgpu' was asked for, but onnxruntime-node's WebGPU provider cannot run here (${why}). ` +
+        'It needs a Vulkan loader (Debian: apt-get install libvulkan1) and a GPU with a Vulkan driver; or run with --device cpu.',
+    );
+  }
+}

@@ -122,7 +122,8 @@ export const runConfigSchema = z
     joint: z.boolean().default(false),
     /** A finished run whose teacher experts this run takes as they ended (same tasks and teacher config; each expert trained in one stage), training only the student. */
     teacherFrom: z.string().nullable().default(null),
-    device: z.enum(['cpu', 'cuda']).default('cpu'),
+    /** cpu, cuda (onnxruntime-node's CUDA provider, npm run install:cuda) or webgpu (its WebGPU provider: a Vulkan loader and GPU driver). */
+    device: z.enum(['cpu', 'cuda', 'webgpu']).default('cpu'),
     threads: z.number().int().nonnegative().default(0),
     out: z.string().default('results'),
     /** Checkpoint intervals (teacher generator iterations, student steps); not part of the run id: resume is exact at any interval. */
