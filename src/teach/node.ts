@@ -1,0 +1,13 @@
+// The teaching step on onnxruntime-node: what the benchmark compares the browser with, and what
+// the tests use to check the page's results in Node.
+
+import * as ort from 'onnxruntime-node';
+import type { TeachRuntime } from './core.js';
+
+export function nodeTeachRuntime(threads = 0): TeachRuntime {
+  return {
+    tensor: (data, dims) => new ort.Tensor('float32', data, dims),
+    // Step graphs take their weights as inputs: 'extended' as in src/train/session.ts's StepRunner.
+    session: (bytes, kind) => ort.InferenceSession.create(bytes, { executionProviders: ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: kind === 'step' ? 'extended' : 'all' }),
+  };
+}

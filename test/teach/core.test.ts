@@ -1,0 +1,128 @@
+// The teaching core in Node (onnxruntime-node): the same module the page's worker runs.
+
+import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { CHECKPOINT_FORMAT as CLI_FORMAT } from '../../src/train/session.js';
+import { decodeSafetensors } from '../../src/graph/safetensors.js';
+import { Checkpoints } from '../../src/train/runfiles.js';
+import { CHECKPOINT_FORMAT, decodeCheckpoint, exportDecoder, exportWeights, fitLeaves, buildTeachStep, Teacher } from '../../src/teach/core.js';
+import { toTaskImage } from '../../src/teach/images.js';
+import { nodeTeachRuntime } from '../../src/teach/node.js';
+import { readSamples } from '../../src/eval/images.js';
+import { Rng } from '../../src/util/rng.js';
+import { makeSmokeRun, type SmokeRun } from './fixture.js';
+
+let run: SmokeRun;
+beforeAll(() => {
+  run = makeSmokeRun();
+}, 300_000);
+afterAll(() => run?.remove());
+
+const file = (name: string) => new Uint8Array(readFileSync(join(run.exportDir, name)));
+const weights = () => exportWeights(file(run.manifest.student.decoder.file), file(run.manifest.student.encoder!.file), run.manifest.student.prior);
+
+/** 8 images of a vertical bar: an easy new task. */
+function bars(n = 8): Float32Array {
+  const x = new Float32Array(n * 784);
+  for (let i = 0; i < n; i++) for (let r = 4; r < 24; r++) for (let c = 12 + (i % 3); c < 16 + (i % 3); c++) x[i * 784 + r * 28 + c] = 1;
+  return x;
+}
+
+async function decode(onnx: Uint8Array, z: Float32Array, task: Float32Array, n: number, T: number): Promise<Float32Array> {
+  const s = await ort.InferenceSession.create(onnx);
+  const r = await s.run({ z: new ort.Tensor('float32', z, [n, 32]), task: new ort.Tensor('float32', task, [n, T]) });
+  await s.release();
+  return r.images!.data as Float32Array;
+}
+
+describe('teaching core', () => {
+  test('the checkpoint format is the CLI one', () => {
+    expect(CHECKPOINT_FORMAT).toBe(CLI_FORMAT);
+  });
+
+  test("export/'s baked weights are the run's last checkpointed student parameters", () => {
+    const ckpts = new Checkpoints(join(run.run, 'checkpoints'), 'test');
+    const state = ckpts.open();
+    const { tensors } = decodeSafetensors(readFileSync(ckpts.path(state, 'student.safetensors')));
+    const w = weights();
+    const params = [...tensors.keys()].filter((n) => /^(enc|dec|prior)\./.test(n) && !n.includes('.adam_'));
+    expect([...w.keys()].sort()).toEqual(params.sort());
+    for (const n of params) expect(w.get(n), n).toEqual(tensors.get(n)!.data);
+  });
+
+  test('a new task slot leaves the old tasks\' decoder outputs as they were', async () => {
+    const { graph } = buildTeachStep(run.student, 3);
+    const fitted = fitLeaves(graph, weights(), 7);
+    const rng = new Rng(3);
+    const n = 4;
+    const z = rng.fillNormal(new Float32Array(n * 32));
+    const oneHot = (T: number) => Float32Array.from({ length: n * T }, (_, i) => (i % T === (Math.floor(i / T) % 2) ? 1 : 0));
+    const before = await decode(file(run.manifest.student.decoder.file), z, oneHot(2), n, 2);
+    const after = await decode(exportDecoder(run.student, 3, fitted).bytes, z, oneHot(3), n, 3);
+    expect(Math.max(...before.map((v, i) => Math.abs(v - after[i]!)))).toBeLessThan(1e-6);
+  });
+
+  test('steps on a new task lower its loss, change the weights, and keep the checkpoint readable', async () => {
+    const rt = nodeTeachRuntime(1);
+    const start = fitLeaves(buildTeachStep(run.student, 3).graph, weights(), 7);
+    const experts = await Promise.all(run.manifest.teacher!.experts.map((e) => ort.InferenceSession.create(file(e.file))));
+    const t = await Teacher.create(rt, {
+      config: run.student, tasks: ['mnist', 'fashion', 'bars'], target: 2, leaves: start, step: 0, images: bars(), seed: 1,
+      teacher: (task) => ({ session: experts[task]!, zDim: run.manifest.teacher!.zDim }),
+    });
+    const losses: number[] = [];
+    for (let i = 0; i < 16; i++) losses.push((await t.train()).loss!);
+    expect(losses.every(Number.isFinite)).toBe(true);
+    const mean = (a: number[]) => a.reduce((s, x) => s + x, 0) / a.length;
+    expect(mean(losses.slice(-4))).toBeLessThan(mean(losses.slice(0, 4)));
+    const now = t.leaves();
+    expect(now.get('dec.fc1.weight')).not.toEqual(start.get('dec.fc1.weight'));
+    // Frozen prior rows of the kept tasks stay; the new row moves.
+    const mu = now.get('prior.mu')!;
+    expect(mu.subarray(0, 64)).toEqual(start.get('prior.mu')!.subarray(0, 64));
+    expect(mu.subarray(64)).not.toEqual(start.get('prior.mu')!.subarray(64));
+    const back = decodeCheckpoint(t.checkpoint('smoke'));
+    expect(back.tasks).toEqual(['mnist', 'fashion', 'bars']);
+    expect(back.step).toBe(16);
+    expect(back.leaves.get('dec.fc1.weight')).toEqual(now.get('dec.fc1.weight'));
+    await t.release();
+  });
+});
+
+describe('image conversion', () => {
+  test('a 56x56 picture becomes the 28x28 image the eval reads from it (grid scale 2)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'teach-img-'));
+    try {
+      const rng = new Rng(5);
+      const gray = Uint8Array.from({ length: 56 * 56 }, () => Math.floor(rng.uniform() * 120));
+      const path = join(dir, 'x.png');
+      writeFileSync(path, await sharp(gray, { raw: { width: 56, height: 56, channels: 1 } }).png().toBuffer());
+      const evalRead = await readSamples(path, { gridScale: 2 });
+      const rgba = new Uint8Array(56 * 56 * 4);
+      gray.forEach((v, i) => rgba.set([v, v, v, 255], i * 4));
+      const { image, inverted } = toTaskImage(rgba, 56, 56);
+      expect(inverted).toBe(false);
+      expect(Math.max(...image.map((v, i) => Math.abs(v - evalRead.images[i]!)))).toBeLessThan(1e-5);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a dark drawing on white paper is inverted to light-on-dark; a wide picture is centred', () => {
+    const w = 84;
+    const h = 28;
+    const rgba = new Uint8Array(w * h * 4).fill(255);
+    for (let x = 20; x < 64; x++) for (let y = 12; y < 16; y++) rgba.fill(0, (y * w + x) * 4, (y * w + x) * 4 + 3); // a black stroke
+    const { image, inverted } = toTaskImage(rgba, w, h);
+    expect(inverted).toBe(true);
+    // the paper and the padding become black, the stroke light, in the middle third of the square
+    expect(image[0]).toBeCloseTo(0, 5);
+    expect(image[27 * 28 + 27]).toBeCloseTo(0, 5);
+    expect(image[13 * 28 + 14]).toBeGreaterThan(0.5);
+    expect(Math.max(...image.subarray(0, 8 * 28))).toBe(0);
+  });
+});
