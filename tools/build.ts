@@ -1,12 +1,12 @@
 // npm run build: compiles the commands to JavaScript in dist/, so that `npm start` (and a
 // container) runs the server with plain node, no TypeScript loader: dist/serve.js, train.js,
 // eval.js and download.js (dependencies stay in node_modules), and dist/web/ with the page and
-// its sampler module already bundled.
+// its sampler, teach panel and teach worker already bundled.
 
 import { cpSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { bundleSampler, WEB_DIR } from '../src/serve/node/assets.js';
+import { bundleWeb, WEB_BUNDLES, WEB_DIR } from '../src/serve/node/assets.js';
 import { writeFileAtomic } from '../src/util/fs.js';
 
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
@@ -30,5 +30,5 @@ await build({
   legalComments: 'none',
 });
 cpSync(join(WEB_DIR, 'index.html'), join(dist, 'web', 'index.html'));
-writeFileAtomic(join(dist, 'web', 'student-sampler.js'), await bundleSampler());
+for (const name of WEB_BUNDLES) writeFileAtomic(join(dist, 'web', `${name}.js`), await bundleWeb(`${name}.ts`));
 console.log(`built ${Object.keys(entries).map((k) => `dist/${k}.js`).join(', ')} and dist/web/`);

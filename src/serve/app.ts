@@ -15,6 +15,7 @@ import { healthRoutes } from './routes/health/index.js';
 import { modelRoutes } from './routes/models/index.js';
 import { sampleRoutes, type SampleRoutesOptions } from './routes/sample/index.js';
 import { webRoutes } from './routes/web/index.js';
+import { teachRoutes, type TeachInfo } from './routes/teach/index.js';
 
 export interface AppOptions {
   registry: ModelRegistry;
@@ -30,15 +31,17 @@ export interface AppOptions {
   corsOrigin?: string | string[];
   /** True once shutdown has begun (/healthz answers 503). */
   draining?: () => boolean;
+  /** The run's student configuration, for the page's teach panel (GET /teach/config.json); absent: the route answers 404. */
+  teach?: TeachInfo;
   /** Called with unexpected errors (default console.error). */
   onError?: (err: Error, request: Request) => void;
 }
 
 /** Paths the app serves (all with GET, HEAD and OPTIONS): another method on them is a 405, not a 404. */
-const KNOWN_PATHS = [/^\/$/, /^\/index\.html$/, /^\/sample$/, /^\/v1\/models$/, /^\/healthz$/, /^\/models\/[^/]+$/, /^\/student-sampler\.js$/, /^\/ort\/[^/]+$/, /^\/favicon\.ico$/];
+const KNOWN_PATHS = [/^\/$/, /^\/index\.html$/, /^\/sample$/, /^\/v1\/models$/, /^\/healthz$/, /^\/models\/[^/]+$/, /^\/student-sampler\.js$/, /^\/teach-(panel|worker)\.js$/, /^\/teach\/config\.json$/, /^\/ort\/[^/]+$/, /^\/favicon\.ico$/];
 const ALLOW = 'GET, HEAD, OPTIONS';
 
-const ENDPOINTS = ['GET /sample?task=<task>', 'GET /v1/models', 'GET /healthz', 'GET /models/<file>.onnx', 'GET /models/manifest.json', 'GET /', 'GET /student-sampler.js'];
+const ENDPOINTS = ['GET /sample?task=<task>', 'GET /v1/models', 'GET /healthz', 'GET /models/<file>.onnx', 'GET /models/manifest.json', 'GET /', 'GET /student-sampler.js', 'GET /teach/config.json'];
 
 export function createApp(options: AppOptions): Hono {
   const { registry, assets, draining } = options;
@@ -64,6 +67,7 @@ export function createApp(options: AppOptions): Hono {
   app.route('/', sampleRoutes({ registry, encoder, ...options.sample }));
   app.route('/', modelRoutes({ registry }));
   app.route('/', healthRoutes({ registry, draining, load: limit.stats }));
+  app.route('/', teachRoutes({ registry, teach: options.teach }));
   if (assets) app.route('/', webRoutes({ assets }));
   else app.get('/', (c) => c.json({ run: registry.run, tasks: registry.taskNames, endpoints: ENDPOINTS }));
 

@@ -47,21 +47,24 @@ export class ModelRegistry {
   /** Reads, checks (size and sha256 against the manifest) and loads every model of the run. */
   static async load(manifest: ExportManifest, source: ModelFiles, backend: InferenceBackend): Promise<ModelRegistry> {
     const files = new Map<string, ModelFile>();
-    const open = async (entry: ExportedModel): Promise<InferenceSession> => {
+    const read = async (entry: ExportedModel): Promise<Uint8Array> => {
       const bytes = await source.read(entry.file);
       const hash = await sha256Hex(bytes);
       if (bytes.length !== entry.bytes || hash !== entry.sha256) {
         throw new Error(`${entry.file} does not match the manifest (${bytes.length} bytes, sha256 ${hash}; the manifest says ${entry.bytes} bytes, sha256 ${entry.sha256}). Export the run again, or restore the file`);
       }
       files.set(entry.file, { file: entry.file, sha256: hash, bytes });
-      return backend.load(bytes);
+      return bytes;
     };
+    const open = async (entry: ExportedModel): Promise<InferenceSession> => backend.load(await read(entry));
     const decoder = manifest.student.decoder;
     const names = decoder.inputs.map((t) => t.name);
     if (!names.includes('z') || !names.includes('task')) throw new Error(`the student decoder's inputs are [${names.join(', ')}]; serving needs 'z' and 'task'. Export the run again with src/train/export.ts`);
     const student = { entry: decoder, session: await open(decoder) };
     const experts: Expert[] = [];
     for (const e of manifest.teacher?.experts ?? []) experts.push({ entry: e, tasks: e.tasks, session: await open(e) });
+    // Served for the page's teach panel (the encoder is part of the student it trains), not run here.
+    if (manifest.student.encoder) await read(manifest.student.encoder);
     return new ModelRegistry(manifest, backend.name, files, student, experts);
   }
 

@@ -17,7 +17,6 @@ import { decodeSafetensors, encodeSafetensors, type NamedTensor } from '../graph
 import * as student from '../../graphs/student.js';
 import { Rng } from '../util/rng.js';
 import { randomShifts, shiftImages } from '../data/augment.js';
-import type { StudentConfig } from '../train/config.js';
 
 export const IMAGE = 28 * 28;
 
@@ -25,8 +24,17 @@ export const IMAGE = 28 * 28;
 export const CHECKPOINT_FORMAT = 'lifelong-gen-checkpoint/2';
 export const STEP_NAME = 'student_step';
 
-/** The part of a run's student config the teaching step reads. */
-export type TeachConfig = Pick<StudentConfig, 'arch' | 'loss' | 'train' | 'replay' | 'anchor'>;
+/**
+ * The part of a run's student config (src/train/config.ts's StudentConfig, which fits it) the
+ * teaching step reads; written out here so the browser bundle's types need nothing of Node.
+ */
+export interface TeachConfig {
+  arch: { zDim: number; hidden: number; uDim: number };
+  loss: { beta: number; klWarmup: number; temperature: number; contrastiveWeight: number };
+  train: { batch: number; lr: number; maxShift: number };
+  replay: { ratio: number | 'auto'; mixup: boolean; mixupAlpha: number };
+  anchor: { decoder: boolean; decoderWeight: number; decoderBatch: number; encoder: boolean; encoderWeight: number; freezePrior: boolean };
+}
 
 export function teachArch(c: TeachConfig, tasks: number): student.StudentArch {
   return { zDim: c.arch.zDim, hidden: c.arch.hidden, tasks, uDim: c.arch.uDim };
@@ -368,6 +376,11 @@ export class Teacher {
     return images(await this.sampler.run(inputs));
   }
 
+  /** A copy of one stored leaf. */
+  read(name: string): Float32Array {
+    return Float32Array.from(this.stored.get(name)!.data as Float32Array);
+  }
+
   async release(): Promise<void> {
     await this.session.release();
     await this.frozen.decoder.release();
@@ -405,4 +418,20 @@ function priorDraw(mu: Float32Array, logvar: Float32Array, zd: number, T: number
     for (let j = 0; j < zd; j++) z[i * zd + j] = mu[t * zd + j]! + Math.exp(0.5 * logvar[t * zd + j]!) * rng.normal();
   }
   return { z, task };
+}
+
+/** src/train/export.ts's EXPORT_FORMAT (a test checks they agree). */
+export const EXPORT_FORMAT = 'lifelong-gen-export/1';
+
+/** An export/manifest.json for a taught decoder, so the downloaded files are an export folder that serving and evaluation read. */
+export function exportManifest(a: { run: string; tasks: string[]; zDim: number; decoder: EmittedModel; sha256: string; prior: { mu: number[][]; logvar: number[][] } }) {
+  const dims = (shape: number[]) => shape.map((d, i) => (i === 0 && d === 64 ? ('N' as const) : d));
+  const io = (ts: EmittedModel['inputs']) => ts.map((t) => ({ ...t, shape: dims(t.shape) }));
+  return {
+    format: EXPORT_FORMAT,
+    run: a.run,
+    createdAt: new Date().toISOString(),
+    tasks: a.tasks.map((name, index) => ({ name, index })),
+    student: { zDim: a.zDim, decoder: { file: 'student_decoder.onnx', sha256: a.sha256, bytes: a.decoder.bytes.length, inputs: io(a.decoder.inputs), outputs: io(a.decoder.outputs) }, prior: a.prior },
+  };
 }

@@ -9,11 +9,15 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { CHECKPOINT_FORMAT as CLI_FORMAT } from '../../src/train/session.js';
 import { decodeSafetensors } from '../../src/graph/safetensors.js';
 import { Checkpoints } from '../../src/train/runfiles.js';
-import { CHECKPOINT_FORMAT, decodeCheckpoint, exportDecoder, exportWeights, fitLeaves, buildTeachStep, Teacher } from '../../src/teach/core.js';
+import { CHECKPOINT_FORMAT, EXPORT_FORMAT, decodeCheckpoint, exportDecoder, exportWeights, fitLeaves, buildTeachStep, Teacher } from '../../src/teach/core.js';
 import { toTaskImage } from '../../src/teach/images.js';
 import { nodeTeachRuntime } from '../../src/teach/node.js';
 import { readSamples } from '../../src/eval/images.js';
 import { Rng } from '../../src/util/rng.js';
+import { loadFeatureExtractor } from '../../src/eval/featnet.js';
+import { fid } from '../../src/eval/fid.js';
+import { studentFeeds } from '../../src/serve/sampling.js';
+import { EXPORT_FORMAT as CLI_EXPORT } from '../../src/train/export.js';
 import { makeSmokeRun, type SmokeRun } from './fixture.js';
 
 let run: SmokeRun;
@@ -42,6 +46,7 @@ async function decode(onnx: Uint8Array, z: Float32Array, task: Float32Array, n: 
 describe('teaching core', () => {
   test('the checkpoint format is the CLI one', () => {
     expect(CHECKPOINT_FORMAT).toBe(CLI_FORMAT);
+    expect(EXPORT_FORMAT).toBe(CLI_EXPORT);
   });
 
   test("export/'s baked weights are the run's last checkpointed student parameters", () => {
@@ -91,6 +96,29 @@ describe('teaching core', () => {
     expect(back.leaves.get('dec.fc1.weight')).toEqual(now.get('dec.fc1.weight'));
     await t.release();
   });
+});
+
+test("without replay and anchors the earlier tasks' samples drift far (the bound the browser test states means something)", async () => {
+  const rt = nodeTeachRuntime(1);
+  const off = { ...run.student, replay: { ...run.student.replay, ratio: 0 }, anchor: { ...run.student.anchor, decoder: false, encoder: false, freezePrior: false } };
+  const t = await Teacher.create(rt, { config: off, tasks: ['mnist', 'fashion', 'bars'], target: 2, leaves: weights(), step: 0, images: bars(), seed: 1 });
+  for (let i = 0; i < 30; i++) await t.train();
+  const fx = await loadFeatureExtractor({ log: () => undefined });
+  try {
+    const leaves = t.leaves();
+    const zd = 32;
+    const prior = { mu: [0, 1, 2].map((k) => Array.from(leaves.get('prior.mu')!.subarray(k * zd, (k + 1) * zd))), logvar: [0, 1, 2].map((k) => Array.from(leaves.get('prior.logvar')!.subarray(k * zd, (k + 1) * zd))) };
+    const draw = async (onnx: Uint8Array, p: typeof prior, T: number) => {
+      const f = studentFeeds(p, 0, T, 256, 11);
+      return fx.features(await decode(onnx, f.z.data, f.task.data, 256, T), 256);
+    };
+    const before = await draw(file(run.manifest.student.decoder.file), run.manifest.student.prior, 2);
+    const after = await draw(exportDecoder(off, 3, leaves).bytes, prior, 3);
+    expect(fid(before, after, fx.dim)).toBeGreaterThan(200);
+  } finally {
+    await fx.close();
+    await t.release();
+  }
 });
 
 describe('image conversion', () => {

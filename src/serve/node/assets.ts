@@ -24,9 +24,19 @@ export function ortDistDir(): string {
 const etagOf = (bytes: Uint8Array | string) => `"${createHash('sha256').update(bytes).digest('hex').slice(0, 32)}"`;
 
 /** Bundles web/student-sampler.ts into one ES module (onnxruntime-web stays outside: it is loaded from /ort/ at run time). */
-export async function bundleSampler(webDir = WEB_DIR): Promise<string> {
+export function bundleSampler(webDir = WEB_DIR): Promise<string> {
+  return bundleWeb('student-sampler.ts', webDir);
+}
+
+/**
+ * The page's scripts bundled from web/: the sampler, the teach panel and its worker (which
+ * carries the graph builder, graphs/student.ts and src/graph/, to build training steps in the page).
+ */
+export const WEB_BUNDLES = ['student-sampler', 'teach-panel', 'teach-worker'] as const;
+
+export async function bundleWeb(entry: string, webDir = WEB_DIR): Promise<string> {
   const result = await build({
-    entryPoints: [join(webDir, 'student-sampler.ts')],
+    entryPoints: [join(webDir, entry)],
     bundle: true,
     format: 'esm',
     platform: 'browser',
@@ -45,11 +55,12 @@ export async function nodeAssets(options: { webDir?: string; ortDir?: string } =
   const webDir = options.webDir ?? WEB_DIR;
   const ortDir = options.ortDir ?? ortDistDir();
   const text = (body: string, type: string): Asset => ({ body, type, etag: etagOf(body), cacheControl: 'no-cache' });
-  const fixed = new Map<string, Asset>([
-    ['index.html', text(readFileSync(join(webDir, 'index.html'), 'utf8'), 'text/html; charset=utf-8')],
-    // Built (dist/web/student-sampler.js) or bundled from web/student-sampler.ts at startup.
-    ['student-sampler.js', text(existsSync(join(webDir, 'student-sampler.js')) ? readFileSync(join(webDir, 'student-sampler.js'), 'utf8') : await bundleSampler(webDir), 'text/javascript; charset=utf-8')],
-  ]);
+  const fixed = new Map<string, Asset>([['index.html', text(readFileSync(join(webDir, 'index.html'), 'utf8'), 'text/html; charset=utf-8')]]);
+  // Built (dist/web/<name>.js) or bundled from web/<name>.ts at startup.
+  for (const name of WEB_BUNDLES) {
+    const built = join(webDir, `${name}.js`);
+    fixed.set(`${name}.js`, text(existsSync(built) ? readFileSync(built, 'utf8') : await bundleWeb(`${name}.ts`, webDir), 'text/javascript; charset=utf-8'));
+  }
   const ort = new Map<string, Promise<Asset | undefined>>();
   const readOrt = async (file: string): Promise<Asset | undefined> => {
     const ext = file.slice(file.lastIndexOf('.'));

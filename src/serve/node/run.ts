@@ -1,9 +1,11 @@
 // Finding a run's export folder on disk, and reading its model files.
 
-import { existsSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { readExportManifest, type ExportManifest } from '../../train/export.js';
+import { resolveConfig, studentConfigSchema } from '../../train/config.js';
+import type { TeachInfo } from '../routes/teach/index.js';
 import type { ModelFiles } from '../registry.js';
 import { DEFAULT_RUN } from './defaults.js';
 
@@ -39,4 +41,22 @@ export function folderFiles(dir: string): ModelFiles {
       return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
     },
   };
+}
+
+/**
+ * The student configuration the run trained with (its config.json, beside export/), which the
+ * teach panel builds its training step from; the defaults when the folder has none.
+ */
+export function readTeachInfo(exportDir: string): TeachInfo {
+  const path = basename(exportDir) === 'export' ? join(dirname(exportDir), 'config.json') : join(exportDir, 'config.json');
+  if (!existsSync(path)) return { student: resolveConfig({}, []).student, source: 'the defaults (the run folder has no config.json)' };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new Error(`cannot read ${path}: ${(err as Error).message}. Restore the run's config.json or remove it (the teach panel then uses the default student configuration)`);
+  }
+  const parsed = studentConfigSchema.safeParse((raw as { student?: unknown } | null)?.student);
+  if (!parsed.success) throw new Error(`${path}: its student section is not a valid student configuration (${parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')})`);
+  return { student: parsed.data, source: 'config.json of the run' };
 }

@@ -14,7 +14,7 @@ import { sharpPngEncoder } from '../png-sharp.js';
 import { ModelRegistry } from '../registry.js';
 import { nodeAssets, ortDistDir } from './assets.js';
 import { SERVER_DEFAULTS, type BackendName } from './defaults.js';
-import { loadRun } from './run.js';
+import { loadRun, readTeachInfo } from './run.js';
 import { WorkerPool } from './pool.js';
 
 export { SERVER_DEFAULTS, type BackendName } from './defaults.js';
@@ -57,7 +57,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const pool = workers > 0 ? await WorkerPool.start(workers) : null;
   const registry = await ModelRegistry.load(manifest, files, pool ? pool.backend() : backendFor(o.backend));
   let draining = false;
-  const app = createApp({ registry, encoder: pool ? pool.encoder() : sharpPngEncoder(), assets: await nodeAssets(), draining: () => draining, concurrency: o.concurrency, timeout: o.timeout, corsOrigin: o.corsOrigin });
+  const app = createApp({ registry, encoder: pool ? pool.encoder() : sharpPngEncoder(), assets: await nodeAssets(), teach: readTeachInfo(dir), draining: () => draining, concurrency: o.concurrency, timeout: o.timeout, corsOrigin: o.corsOrigin });
 
   const server = await new Promise<Server>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: o.port, hostname: o.host }, () => resolve(s as Server)) as Server;

@@ -48,7 +48,7 @@ export function modelRoutes(options: ModelRoutesOptions): Hono {
     const name = c.req.param('file');
     const file = registry.modelFile(name);
     if (!file) {
-      const files = [m.student.decoder.file, ...(m.teacher?.experts.map((e) => e.file) ?? [])];
+      const files = [m.student.decoder.file, ...(m.student.encoder ? [m.student.encoder.file] : []), ...(m.teacher?.experts.map((e) => e.file) ?? [])];
       return jsonError(c, 404, `no model file '${name.slice(0, 80)}'; this run serves ${files.join(', ')} and manifest.json (see /v1/models)`, { files });
     }
     const pinned = c.req.query('v');
