@@ -46,7 +46,7 @@ const HTML = `
   <label>task <select id="teach-target"></select></label>
   <label id="teach-name-label">new task name <input id="teach-name" maxlength="40" placeholder="e.g. my-letters"></label>
   <label>steps <input id="teach-steps" type="number" value="200" min="1" max="100000" step="1"></label>
-  <label>backend <select id="teach-backend"><option value="wasm">WASM</option><option value="webgpu">WebGPU</option></select></label>
+  <label>backend <select id="teach-backend"><option value="auto">auto (WebGPU where faster)</option><option value="wasm">WASM</option><option value="webgpu">WebGPU</option></select></label>
   <label>threads <select id="teach-threads"><option value="auto">auto</option><option value="1">1</option></select></label>
 </div>
 <div class="teach-row">
@@ -152,7 +152,7 @@ export class TeachPanel extends HTMLElement {
   private startWorker(): void {
     this.worker?.terminate();
     this.state = 'loading';
-    const backend = this.el<HTMLSelectElement>('teach-backend').value as Backend;
+    const backend = this.el<HTMLSelectElement>('teach-backend').value as Backend | 'auto';
     const pick = this.el<HTMLSelectElement>('teach-threads').value;
     const threads = pick === 'auto' ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : Number(pick);
     const w = new Worker(`${BASE}teach-worker.js`, { type: 'module' });
@@ -174,7 +174,7 @@ export class TeachPanel extends HTMLElement {
       case 'ready': {
         this.tasks = m.tasks;
         this.fillTargets();
-        const where = m.backend === 'webgpu' ? 'WebGPU' : `WASM, ${m.threads} thread${m.threads > 1 ? 's' : ''}${m.isolated ? '' : ' (the page is not cross-origin isolated, so no threads)'}`;
+        const where = (m.backend === 'webgpu' ? 'WebGPU' : `WASM, ${m.threads} thread${m.threads > 1 ? 's' : ''}${m.isolated ? '' : ' (the page is not cross-origin isolated, so no threads)'}`) + (m.choice ? ` (auto: ${m.choice})` : '');
         this.el('teach-status').textContent = `Student of run ${m.run}: tasks ${m.tasks.join(', ')}${m.fromSaved ? ` (your saved student, ${m.step} steps taught)` : ''}. Trains here on ${where}; configuration from ${m.configSource}.`;
         this.error(m.note);
         this.state = 'ready';

@@ -38,6 +38,9 @@ interface Loaded {
 /** The student as it is now, between teaching sessions. */
 let current: { leaves: Map<string, Float32Array>; step: number; tasks: string[] } | null = null;
 let loaded: Loaded | null = null;
+interface GpuAdapter { isFallbackAdapter?: boolean; info?: { vendor?: string; architecture?: string; description?: string; isFallbackAdapter?: boolean } }
+/** The WebGPU adapter in words ('' on WASM), so a software adapter is not taken for a GPU. */
+let adapterInfo = '';
 let teacher: Teacher | null = null;
 const control = { paused: false, stopped: false, wake: null as (() => void) | null };
 
@@ -62,12 +65,22 @@ async function fetchOk(url: string, what: string): Promise<Response> {
 
 const bytesOf = async (url: string, what: string) => new Uint8Array(await (await fetchOk(url, what)).arrayBuffer());
 
-async function init(base: string, backend: Backend, threads: number, saved: Uint8Array | undefined): Promise<void> {
-  if (backend === 'webgpu') {
-    const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
-    if (!gpu) throw new Error('WebGPU is not available in this browser (no navigator.gpu); choose WASM, or use a browser with WebGPU enabled');
-    if (!(await gpu.requestAdapter())) throw new Error('this browser has WebGPU but no GPU adapter (blocked or absent); choose WASM');
+async function init(base: string, asked: Backend | 'auto', threads: number, saved: Uint8Array | undefined): Promise<void> {
+  const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<GpuAdapter | null> } }).gpu;
+  const adapter = gpu ? await gpu.requestAdapter() : null;
+  const fallback = !!(adapter?.isFallbackAdapter || adapter?.info?.isFallbackAdapter);
+  if (adapter) {
+    const i = adapter.info;
+    adapterInfo = `${fallback ? 'software fallback adapter ' : ''}${[i?.vendor, i?.architecture, i?.description].filter(Boolean).join(' ')}`.trim();
   }
+  if (asked === 'webgpu') {
+    if (!gpu) throw new Error('WebGPU is not available in this browser (no navigator.gpu); choose WASM, or use a browser with WebGPU enabled');
+    if (!adapter) throw new Error('this browser has WebGPU but no GPU adapter (blocked or absent); choose WASM');
+  }
+  // 'auto' times WebGPU against WASM when there is a hardware adapter (a software one is far slower than WASM).
+  const candidate = asked === 'webgpu' || (asked === 'auto' && !!adapter && !fallback);
+  let backend: Backend = candidate ? 'webgpu' : 'wasm';
+  let choice = asked === 'auto' ? (adapter ? (fallback ? 'WASM: the WebGPU adapter is a software fallback' : '') : 'WASM: no WebGPU adapter') : '';
   const ort = (await import(/* @vite-ignore */ `${base}ort/${backend === 'webgpu' ? 'ort.webgpu.min.mjs' : 'ort.wasm.min.mjs'}`)) as typeof Ort;
   ort.env.wasm.wasmPaths = `${base}ort/`;
   // Threads need SharedArrayBuffer, which only a cross-origin isolated page (COOP + COEP) has.
@@ -77,11 +90,12 @@ async function init(base: string, backend: Backend, threads: number, saved: Uint
   const info = (await (await fetchOk(`${base}teach/config.json`, "the run's student configuration")).json()) as { student: TeachConfig; encoder: { url: string }; source: string };
   const decoder = await bytesOf(`${base}models/${manifest.student.decoder.file}?v=${manifest.student.decoder.sha256.slice(0, 16)}`, 'the student decoder');
   const encoder = await bytesOf(new URL(info.encoder.url, base).href, 'the student encoder');
+  let stepOn: Backend = backend;
   const rt: TeachRuntime = {
     tensor: (data, dims) => new ort.Tensor('float32', data, dims),
     session: (bytes, kind) =>
       ort.InferenceSession.create(bytes, {
-        executionProviders: backend === 'webgpu' && kind === 'step' ? ['webgpu', 'wasm'] : ['wasm'],
+        executionProviders: stepOn === 'webgpu' && kind === 'step' ? ['webgpu', 'wasm'] : ['wasm'],
         // Step graphs take their weights as inputs: 'extended' as src/train/session.ts's StepRunner.
         graphOptimizationLevel: kind === 'step' ? 'extended' : 'all',
       }) as unknown as ReturnType<TeachRuntime['session']>,
@@ -93,6 +107,28 @@ async function init(base: string, backend: Backend, threads: number, saved: Uint
   }
   loaded = { ort, rt, run: manifest.run, config: info.student, zDim: manifest.student.zDim, experts, teacherZ: manifest.teacher?.zDim ?? 0, backend, threads: usable };
   const base0 = { leaves: exportWeights(decoder, encoder, manifest.student.prior), step: 0, tasks: manifest.tasks.map((t) => t.name) };
+  if (asked === 'auto' && candidate) {
+    // Two timed steps on each (after one that compiles the kernels) on a throwaway new task.
+    const time = async (on: Backend) => {
+      stepOn = on;
+      const t = await Teacher.create(rt, { config: info.student, tasks: [...base0.tasks, 'probe'], target: base0.tasks.length, leaves: base0.leaves, step: 0, images: new Float32Array(784).fill(0.5), seed: 1 });
+      try {
+        await t.train();
+        const t0 = performance.now();
+        await t.train();
+        await t.train();
+        return (performance.now() - t0) / 2;
+      } finally {
+        await t.release();
+      }
+    };
+    const gpuMs = await time('webgpu').catch(() => Infinity);
+    const wasmMs = await time('wasm');
+    backend = gpuMs < wasmMs ? 'webgpu' : 'wasm';
+    stepOn = backend;
+    loaded.backend = backend;
+    choice = `${backend === 'webgpu' ? 'WebGPU' : 'WASM'}: a step took ${Number.isFinite(gpuMs) ? `${gpuMs.toFixed(0)} ms` : 'failed'} on WebGPU (${adapterInfo || 'adapter'}), ${wasmMs.toFixed(0)} ms on WASM`;
+  }
   current = base0;
   let note = '';
   if (saved) {
@@ -105,7 +141,7 @@ async function init(base: string, backend: Backend, threads: number, saved: Uint
       note = `the saved student could not be read (${(err as Error).message}): starting from the server's student`;
     }
   }
-  post({ type: 'ready', run: manifest.run, tasks: current.tasks, step: current.step, fromSaved: current !== base0, note, backend, threads: usable, isolated: scope.crossOriginIsolated, configSource: info.source });
+  post({ type: 'ready', run: manifest.run, tasks: current.tasks, step: current.step, fromSaved: current !== base0, note, backend, choice, threads: usable, isolated: scope.crossOriginIsolated, configSource: info.source });
   await postSamples(null);
 }
 
@@ -245,6 +281,31 @@ async function exportNow(): Promise<void> {
   post({ type: 'export', decoder: decoder.bytes, checkpoint, manifest: JSON.stringify(manifest, null, 2) + '\n' }, [decoder.bytes.buffer as ArrayBuffer, checkpoint.buffer as ArrayBuffer]);
 }
 
+/** Times the teaching step as the page runs it (batch assembly with replay and anchors, then the step). */
+async function bench(images: Float32Array, steps: number, warmup: number): Promise<void> {
+  const L = loaded!;
+  const tasks = [...current!.tasks, 'bench'];
+  const t = await Teacher.create(L.rt, {
+    config: L.config, tasks, target: tasks.length - 1, leaves: current!.leaves, step: current!.step, images, seed: 1,
+    teacher: (k) => {
+      const e = L.experts.find((x) => x.tasks.includes(tasks[k]!));
+      return e ? { session: e.session as never, zDim: L.teacherZ } : undefined;
+    },
+  });
+  try {
+    for (let i = 0; i < warmup; i++) await t.train();
+    const ms: number[] = [];
+    for (let i = 0; i < steps; i++) {
+      const t0 = performance.now();
+      await t.train();
+      ms.push(performance.now() - t0);
+    }
+    post({ type: 'bench', ms, backend: L.backend, threads: L.threads, adapter: adapterInfo });
+  } finally {
+    await t.release();
+  }
+}
+
 scope.onmessage = (e) => {
   const m = e.data;
   const fail = (err: unknown) => post({ type: 'error', message: (err as Error)?.message ?? String(err), during: m.type });
@@ -273,6 +334,10 @@ scope.onmessage = (e) => {
     case 'export':
       if (!loaded) return fail(new Error('the worker is still loading the model'));
       exportNow().catch(fail);
+      break;
+    case 'bench':
+      if (!loaded) return fail(new Error('the worker is still loading the model'));
+      bench(m.images, m.steps, m.warmup).catch(fail);
       break;
   }
 };

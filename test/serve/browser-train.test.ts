@@ -15,9 +15,9 @@ import { studentFeeds, toGray8, gridLayout, tileOrigin } from '../../src/serve/s
 import { bakedWeights } from '../../src/teach/core.js';
 import { loadFeatureExtractor } from '../../src/eval/featnet.js';
 import { fid } from '../../src/eval/fid.js';
-import { evaluateSamples } from '../../src/eval/samples.js';
+import { execFileSync } from 'node:child_process';
 import { readExportManifest } from '../../src/train/export.js';
-import { makeSmokeRun, type SmokeRun } from '../teach/fixture.js';
+import { makeSmokeRun, ROOT, type SmokeRun } from '../teach/fixture.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -209,10 +209,13 @@ describe('the teach panel', () => {
       }
       expect(worst, task).toBeLessThanOrEqual(1);
     }
-    // npm run eval -- --samples reads raw float32 files; its function scores the decoder's mnist samples.
-    const samples = await decodeWith(join(downloaded, 'student_decoder.onnx'), m.student.prior, 0, 3, 256, 3);
-    const score = await evaluateSamples({ images: samples, n: 256, source: 'downloaded decoder' }, 'mnist', { log: () => undefined });
-    expect(Number.isFinite(score.fid)).toBe(true);
+    // npm run samples writes the downloaded decoder's samples; npm run eval -- --samples scores them.
+    const f32 = join(dir, 'mnist.f32');
+    const out = join(dir, 'score.json');
+    execFileSync(process.execPath, ['--import', 'tsx', 'tools/samples.ts', '--run', downloaded, '--task', 'mnist', '--n', '256', '--out', f32], { cwd: ROOT, stdio: 'pipe' });
+    execFileSync(process.execPath, ['--import', 'tsx', 'tools/eval.ts', '--samples', f32, '--task', 'mnist', '--out', out], { cwd: ROOT, stdio: 'pipe' });
+    const score = JSON.parse(readFileSync(out, 'utf8'));
+    expect(Number.isFinite(score.fid ?? score.score?.fid)).toBe(true);
   });
 
   test('a reload continues from IndexedDB: the taught task, its images and the step count are back', async () => {
