@@ -64,6 +64,7 @@ const HTML = `
   <button type="button" id="teach-stop" disabled>Stop</button>
   <button type="button" id="teach-download">Download</button>
   <button type="button" id="teach-reset">Start over</button>
+  <label>continue from a downloaded checkpoint <input id="teach-load" type="file" accept=".safetensors"></label>
 </div>
 <progress id="teach-progress" max="1" value="0"></progress> <span id="teach-rate"></span>
 <p id="teach-losses"></p>
@@ -94,6 +95,10 @@ export class TeachPanel extends HTMLElement {
   private run = '';
   /** The task being taught (its name), while training. */
   private teaching: string | null = null;
+  /** A checkpoint file the visitor loaded: kept (saved) once the worker has accepted it. */
+  private pending: Uint8Array | null = null;
+  /** A message for the error line once the restarted worker is ready. */
+  private notice = '';
   /** The latest progress, samples and download, for scripts and tests. */
   lastProgress: Extract<FromWorker, { type: 'progress' }> | null = null;
   lastSamples: Extract<FromWorker, { type: 'samples' }> | null = null;
@@ -123,7 +128,7 @@ export class TeachPanel extends HTMLElement {
     this.el<HTMLButtonElement>('teach-pause').disabled = s !== 'training';
     this.el<HTMLButtonElement>('teach-resume').disabled = s !== 'paused';
     this.el<HTMLButtonElement>('teach-stop').disabled = !training;
-    for (const id of ['teach-target', 'teach-backend', 'teach-threads', 'teach-reset']) this.el<HTMLInputElement>(id).disabled = training;
+    for (const id of ['teach-target', 'teach-backend', 'teach-threads', 'teach-reset', 'teach-load']) this.el<HTMLInputElement>(id).disabled = training;
   }
 
   private error(message: string): void {
@@ -162,7 +167,7 @@ export class TeachPanel extends HTMLElement {
       this.error(`the training worker failed to start: ${e.message || 'the script did not load'}`);
     };
     this.worker = w;
-    this.send({ type: 'init', base: BASE, backend, threads, saved: this.saved.checkpoint });
+    this.send({ type: 'init', base: BASE, backend, threads, saved: this.pending ?? this.saved.checkpoint });
   }
 
   private send(m: ToWorker): void {
@@ -176,8 +181,23 @@ export class TeachPanel extends HTMLElement {
         this.fillTargets();
         const where = (m.backend === 'webgpu' ? 'WebGPU' : `WASM, ${m.threads} thread${m.threads > 1 ? 's' : ''}${m.isolated ? '' : ' (the page is not cross-origin isolated, so no threads)'}`) + (m.choice ? ` (auto: ${m.choice})` : '');
         this.el('teach-status').textContent = `Student of run ${m.run}: tasks ${m.tasks.join(', ')}${m.fromSaved ? ` (your saved student, ${m.step} steps taught)` : ''}. Trains here on ${where}; configuration from ${m.configSource}.`;
-        this.error(m.note);
+        this.error([m.note, this.notice].filter(Boolean).join('; '));
+        this.notice = '';
         this.state = 'ready';
+        if (this.pending) {
+          const accepted = m.fromSaved;
+          if (accepted) {
+            this.saved.checkpoint = this.pending;
+            this.saved.tasks = m.tasks;
+            void this.persist();
+          }
+          this.pending = null;
+          // Refused: the worker fell back to the server's student; go back to what was saved before.
+          if (!accepted && this.saved.checkpoint) {
+            this.notice = `${m.note.replace(/: starting from the server's student$/, '')}; the checkpoint was not loaded, your saved student is back`;
+            this.startWorker();
+          }
+        }
         break;
       }
       case 'samples':
@@ -369,6 +389,16 @@ export class TeachPanel extends HTMLElement {
       delete this.saved.images[this.targetName()];
       void this.persist();
       this.showImages();
+    });
+    const load = this.el<HTMLInputElement>('teach-load');
+    load.addEventListener('change', () => {
+      const f = load.files?.[0];
+      if (!f) return;
+      void f.arrayBuffer().then((b) => {
+        load.value = '';
+        this.pending = new Uint8Array(b);
+        this.startWorker();
+      });
     });
     this.el('teach-backend').addEventListener('change', () => this.startWorker());
     this.el('teach-threads').addEventListener('change', () => this.startWorker());

@@ -133,6 +133,17 @@ describe('the teach panel', () => {
     await page.fill('#teach-steps', String(STEPS));
     await page.click('#teach-train');
     await waitState(page, 'training');
+    // The page stays responsive while the worker trains: timers fire without waiting for steps.
+    const lag = await page.evaluate(async () => {
+      let worst = 0;
+      for (let i = 0; i < 20; i++) {
+        const t0 = performance.now();
+        await new Promise((r) => setTimeout(r, 10));
+        worst = Math.max(worst, performance.now() - t0 - 10);
+      }
+      return worst;
+    });
+    expect(lag).toBeLessThan(100);
     await page.waitForFunction(() => (globalThis as any).document.querySelector('teach-panel').lastDone, undefined, { timeout: 600_000 });
     await waitState(page, 'ready');
     losses = (await panel(page, 'el.losses')) as number[];
@@ -250,6 +261,20 @@ describe('the teach panel', () => {
     expect(done.stopped).toBe(true);
     expect(done.steps).toBeGreaterThan(held);
     expect(done.steps).toBeLessThan(1000);
+    expect(pageErrors).toEqual([]);
+  });
+
+  test('start over forgets the saved student; a downloaded checkpoint brings it back, and a file that is not one is refused', async () => {
+    page.once('dialog', (d) => void d.accept());
+    await page.click('#teach-reset');
+    await page.waitForFunction(() => /tasks mnist, fashion\./.test((globalThis as any).document.querySelector('#teach-status').textContent));
+    await waitState(page, 'ready');
+    await page.setInputFiles('#teach-load', join(downloaded, 'checkpoint.safetensors'));
+    await page.waitForFunction((steps) => (globalThis as any).document.querySelector('#teach-status').textContent.includes(`tasks mnist, fashion, bars (your saved student, ${steps} steps taught)`), STEPS, { timeout: 120_000 });
+    await page.setInputFiles('#teach-load', { name: 'other.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from('not a checkpoint at all') });
+    await page.waitForFunction(() => /the checkpoint was not loaded/.test((globalThis as any).document.querySelector('#teach-error').textContent), undefined, { timeout: 120_000 });
+    await waitState(page, 'ready');
+    expect(await page.textContent('#teach-status')).toMatch(/tasks mnist, fashion, bars \(your saved student/);
     expect(pageErrors).toEqual([]);
   });
 });
