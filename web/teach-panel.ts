@@ -99,6 +99,8 @@ export class TeachPanel extends HTMLElement {
   private pending: Uint8Array | null = null;
   /** A message for the error line once the restarted worker is ready. */
   private notice = '';
+  /** Steps the student has been taught in this browser (seeds each session's draws, so a session is reproducible). */
+  private taught = 0;
   /** The latest progress, samples and download, for scripts and tests. */
   lastProgress: Extract<FromWorker, { type: 'progress' }> | null = null;
   lastSamples: Extract<FromWorker, { type: 'samples' }> | null = null;
@@ -178,6 +180,7 @@ export class TeachPanel extends HTMLElement {
     switch (m.type) {
       case 'ready': {
         this.tasks = m.tasks;
+        this.taught = m.step;
         this.fillTargets();
         const where = (m.backend === 'webgpu' ? 'WebGPU' : `WASM, ${m.threads} thread${m.threads > 1 ? 's' : ''}${m.isolated ? '' : ' (the page is not cross-origin isolated, so no threads)'}`) + (m.choice ? ` (auto: ${m.choice})` : '');
         this.el('teach-status').textContent = `Student of run ${m.run}: tasks ${m.tasks.join(', ')}${m.fromSaved ? ` (your saved student, ${m.step} steps taught)` : ''}. Trains here on ${where}; configuration from ${m.configSource}.`;
@@ -230,6 +233,7 @@ export class TeachPanel extends HTMLElement {
         break;
       case 'done':
         this.lastDone = m;
+        this.taught += m.steps;
         if (this.teaching && !this.tasks.includes(this.teaching)) this.tasks = [...this.tasks, this.teaching];
         if (this.teaching) this.el<HTMLSelectElement>('teach-target').value = this.teaching;
         this.teaching = null;
@@ -429,7 +433,7 @@ export class TeachPanel extends HTMLElement {
     const tasks = isNew ? [...this.tasks, name] : this.tasks;
     this.teaching = name;
     this.error('');
-    this.send({ type: 'start', tasks, target: tasks.indexOf(name), images: images.slice(), steps, seed: (this.saved.checkpoint?.length ?? 0) + tasks.length });
+    this.send({ type: 'start', tasks, target: tasks.indexOf(name), images: images.slice(), steps, seed: this.taught + 1 });
   }
 
   private drawGrids(m: Extract<FromWorker, { type: 'samples' }>): void {
