@@ -96,7 +96,7 @@ async function init(base: string, asked: Backend | 'auto', threads: number, save
     session: (bytes, kind) =>
       ort.InferenceSession.create(bytes, {
         executionProviders: stepOn === 'webgpu' && kind === 'step' ? ['webgpu', 'wasm'] : ['wasm'],
-        // Step graphs take their weights as inputs: 'extended' as src/train/session.ts's StepRunner.
+        // Step graphs take their weights as inputs: 'extended' as src/runtime/step-runner.ts's StepRunner.
         graphOptimizationLevel: kind === 'step' ? 'extended' : 'all',
       }) as unknown as ReturnType<TeachRuntime['session']>,
   };

@@ -13,15 +13,14 @@ import { Graph } from '../graph/ir.js';
 import { initialize } from '../graph/init.js';
 import { decodeModel, type EmittedModel } from '../graph/onnx.js';
 import { NEXT, type StepGraph } from '../graph/step.js';
-import { decodeSafetensors, encodeSafetensors, type NamedTensor } from '../graph/safetensors.js';
+import { decodeCheckpoint as decodeCliCheckpoint, encodeCheckpoint as encodeCliCheckpoint, type CheckpointTensor } from '../formats/checkpoint.js';
 import * as student from '../../graphs/student.js';
 import { Rng } from '../util/rng.js';
 import { randomShifts, shiftImages } from '../data/augment.js';
 
 export const IMAGE = 28 * 28;
 
-/** The format string of src/train/session.ts's checkpoints (a test checks they agree). */
-export const CHECKPOINT_FORMAT = 'lifelong-gen-checkpoint/2';
+export { CHECKPOINT_FORMAT } from '../formats/checkpoint.js';
 export const STEP_NAME = 'student_step';
 
 /**
@@ -112,11 +111,11 @@ function copyCorner(src: Float32Array, dst: Float32Array, shape: readonly number
   throw new Error(`'${name}' has ${src.length} values saved but shape [${shape}] now: the saved student does not fit this run's model`);
 }
 
-/** A student checkpoint in the CLI's safetensors format: every stored leaf, the step counter, the task names. */
+/** A student checkpoint in the CLI's format (src/formats/checkpoint.ts): every stored leaf, the step counter, and the task names in the metadata. */
 export function encodeCheckpoint(leaves: ReadonlyMap<string, Float32Array>, shapes: ReadonlyMap<string, readonly number[]>, step: number, meta: { run: string; tasks: string[] }): Uint8Array {
-  const tensors = new Map<string, NamedTensor>();
-  for (const [name, data] of leaves) tensors.set(name, { dtype: 'float32', shape: [...shapes.get(name)!], data });
-  return encodeSafetensors(tensors, { format: CHECKPOINT_FORMAT, counters: JSON.stringify({ [STEP_NAME]: step }), run: meta.run, tasks: JSON.stringify(meta.tasks), producer: 'lifelong-gen teach' });
+  const tensors = new Map<string, CheckpointTensor>();
+  for (const [name, data] of leaves) tensors.set(name, { shape: [...shapes.get(name)!], data });
+  return encodeCliCheckpoint(tensors, new Map([[STEP_NAME, step]]), { run: meta.run, tasks: JSON.stringify(meta.tasks), producer: 'lifelong-gen teach' });
 }
 
 export interface Checkpoint {
@@ -127,19 +126,23 @@ export interface Checkpoint {
 }
 
 export function decodeCheckpoint(bytes: Uint8Array, file = 'checkpoint.safetensors'): Checkpoint {
-  const { tensors, metadata } = decodeSafetensors(bytes, file);
-  if (metadata.format !== CHECKPOINT_FORMAT) throw new Error(`${file} has format '${metadata.format ?? 'none'}'; this page reads '${CHECKPOINT_FORMAT}'`);
+  let c: ReturnType<typeof decodeCliCheckpoint>;
+  try {
+    c = decodeCliCheckpoint(bytes, file);
+  } catch (err) {
+    // The format module's remedies speak of npm run train; here the remedy is another file.
+    throw new Error(`${(err as Error).message.split('. ')[0]}; give a checkpoint.safetensors the teach panel downloaded`);
+  }
   let tasks: unknown;
   try {
-    tasks = JSON.parse(metadata.tasks ?? 'null');
+    tasks = JSON.parse(c.metadata.tasks ?? 'null');
   } catch {
     tasks = null;
   }
   if (!Array.isArray(tasks) || !tasks.every((t) => typeof t === 'string')) throw new Error(`${file} does not name its tasks (metadata 'tasks'); it was not written by the teach panel`);
   const leaves = new Map<string, Float32Array>();
-  for (const [name, t] of tensors) if (t.dtype === 'float32') leaves.set(name, t.data as Float32Array);
-  const counters = JSON.parse(metadata.counters ?? '{}') as Record<string, number>;
-  return { leaves, step: counters[STEP_NAME] ?? 0, run: metadata.run ?? '', tasks };
+  for (const [name, t] of c.tensors) leaves.set(name, t.data);
+  return { leaves, step: c.counters.get(STEP_NAME) ?? 0, run: c.metadata.run ?? '', tasks };
 }
 
 /** The servable decoder of these weights, as src/train/student.ts exports it (batch 64, symbolic N). */

@@ -7,7 +7,7 @@ import type { TeachRuntime } from './core.js';
 export function nodeTeachRuntime(threads = 0): TeachRuntime {
   return {
     tensor: (data, dims) => new ort.Tensor('float32', data, dims),
-    // Step graphs take their weights as inputs: 'extended' as in src/train/session.ts's StepRunner.
+    // Step graphs take their weights as inputs: 'extended' as in src/runtime/step-runner.ts's StepRunner.
     session: (bytes, kind) => ort.InferenceSession.create(bytes, { executionProviders: ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: kind === 'step' ? 'extended' : 'all' }),
   };
 }

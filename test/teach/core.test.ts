@@ -6,10 +6,11 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { CHECKPOINT_FORMAT as CLI_FORMAT } from '../../src/train/session.js';
+import { decodeCheckpoint as cliDecode } from '../../src/formats/checkpoint.js';
+import { shiftViews as cliShiftViews } from '../../src/train/student.js';
 import { decodeSafetensors } from '../../src/graph/safetensors.js';
 import { Checkpoints } from '../../src/train/runfiles.js';
-import { CHECKPOINT_FORMAT, EXPORT_FORMAT, decodeCheckpoint, exportDecoder, exportWeights, fitLeaves, buildTeachStep, Teacher } from '../../src/teach/core.js';
+import { EXPORT_FORMAT, decodeCheckpoint, encodeCheckpoint, shiftViews, exportDecoder, exportWeights, fitLeaves, buildTeachStep, Teacher } from '../../src/teach/core.js';
 import { toTaskImage } from '../../src/teach/images.js';
 import { nodeTeachRuntime } from '../../src/teach/node.js';
 import { readSamples } from '../../src/eval/images.js';
@@ -44,9 +45,23 @@ async function decode(onnx: Uint8Array, z: Float32Array, task: Float32Array, n: 
 }
 
 describe('teaching core', () => {
-  test('the checkpoint format is the CLI one', () => {
-    expect(CHECKPOINT_FORMAT).toBe(CLI_FORMAT);
+  test('checkpoints are the CLI format (src/formats/checkpoint.ts reads them); the export format is the CLI one', () => {
+    const bytes = encodeCheckpoint(new Map([['prior.mu', Float32Array.of(1, 2, 3, 4)]]), new Map([['prior.mu', [2, 2]]]), 12, { run: 'r', tasks: ['a', 'b'] });
+    const c = cliDecode(bytes, 'x');
+    expect(c.counters.get('student_step')).toBe(12);
+    expect(c.tensors.get('prior.mu')).toEqual({ shape: [2, 2], data: Float32Array.of(1, 2, 3, 4) });
     expect(EXPORT_FORMAT).toBe(CLI_EXPORT);
+    expect(() => decodeCheckpoint(new Uint8Array(4))).toThrow(/not a safetensors file.*teach panel downloaded/);
+  });
+
+  test("the InfoNCE views are src/train/student.ts's: the same draws and pixels", () => {
+    const x = new Rng(9).fillNormal(new Float32Array(5 * 784));
+    for (const max of [0, 2, 4]) {
+      const a = new Rng(max);
+      const b = new Rng(max);
+      expect(shiftViews(x, 5, max, a)).toEqual(cliShiftViews(x, 5, max, b));
+      expect(a.next()).toBe(b.next());
+    }
   });
 
   test("export/'s baked weights are the run's last checkpointed student parameters", () => {
