@@ -3,7 +3,8 @@
 // bytes come from a `ModelFiles` (a folder under Node, a bucket or bundle elsewhere) and hashes
 // are checked with WebCrypto.
 
-import { expertIndexForTask, type ExportManifest, type ExportedModel } from '../train/export.js';
+import type { ExportManifest, ExportedModel } from '../train/export.js';
+import { expertIndexForTask } from '../formats/expert-of-task.js';
 import type { InferenceBackend, InferenceSession, TensorData } from './backend/types.js';
 import { PIXELS, studentFeeds, teacherFeeds } from './sampling.js';
 

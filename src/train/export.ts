@@ -48,14 +48,7 @@ export const exportManifestSchema = z.object({
 export type ExportManifest = z.infer<typeof exportManifestSchema>;
 export type ExportedModel = z.infer<typeof model>;
 
-/**
- * The one rule for which teacher expert serves a task, for training, evaluation and serving: the
- * expert whose task list holds it (the manifest schema allows each task under one expert only).
- */
-export function expertIndexForTask(experts: readonly { tasks: readonly string[] }[], task: string): number | null {
-  const i = experts.findIndex((e) => e.tasks.includes(task));
-  return i < 0 ? null : i;
-}
+export { expertIndexForTask } from '../formats/expert-of-task.js';
 
 export function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
