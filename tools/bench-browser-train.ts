@@ -100,6 +100,7 @@ try {
       const memory = sampling ? await sampling.stop() : undefined;
       if (r.error) row(where, null, r.error);
       else row(where, r.ms!, backend === 'webgpu' && r.adapter ? `adapter: ${r.adapter}` : r.threads !== n ? `ran with ${r.threads} thread(s)` : undefined, memory);
+      if (sampling && !memory) console.log(`${''.padEnd(28)} memory: not measured (the case ended within 3 s; give more --steps)`);
       if (memory) console.log(`${''.padEnd(28)} memory while training: ${Object.entries(memory).map(([k, v]) => `${k} ${(v / 2 ** 20).toFixed(0)} MiB`).join(', ')}`);
     }
   } finally {
@@ -128,7 +129,7 @@ function runInWorker(o: { base: string; backend: string; threads: number; steps:
 }
 
 /** Peak memory while the case runs: the page's (measureUserAgentSpecificMemory: page and workers) and the resident memory of every process of this browser profile. */
-function sampleMemory(page: Page, profileDir: string): { stop(): Promise<Record<string, number>> } {
+function sampleMemory(page: Page, profileDir: string): { stop(): Promise<Record<string, number> | undefined> } {
   let peakRss = 0;
   let peakPage = 0;
   let on = true;
@@ -145,6 +146,7 @@ function sampleMemory(page: Page, profileDir: string): { stop(): Promise<Record<
     async stop() {
       on = false;
       await loop;
+      if (!peakRss && !peakPage) return undefined; // the case ended before the first reading
       return { 'page+worker (measureUserAgentSpecificMemory)': peakPage, 'browser processes RSS': peakRss };
     },
   };
