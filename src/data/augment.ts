@@ -85,3 +85,19 @@ export function oneHot(labels: ArrayLike<number>, numClasses: number): Float32Ar
 export function mixTargets(ya: ArrayLike<number>, yb: ArrayLike<number>, lambdas: Float32Array | number, numClasses: number): Float32Array {
   return mixup(oneHot(ya, numClasses), oneHot(yb, numClasses), lambdas, numClasses);
 }
+
+/**
+ * The student's contrastive views: each 28x28 image of the first `n` in `x` shifted by up to
+ * `max` pixels in x and y (zero fill), each image's dy drawn before its dx; the rest stay zero.
+ */
+export function shiftViews(x: Float32Array, n: number, max: number, rng: Rng): Float32Array {
+  const drawn = randomShifts(n, max, rng);
+  const shifts = new Int8Array(2 * n);
+  for (let i = 0; i < n; i++) {
+    shifts[2 * i] = drawn[2 * i + 1]!;
+    shifts[2 * i + 1] = drawn[2 * i]!;
+  }
+  const out = new Float32Array(x.length);
+  out.set(shiftImages(x.subarray(0, n * 784), 28, 28, shifts));
+  return out;
+}

@@ -16,7 +16,9 @@ import { NEXT, type StepGraph } from '../graph/step.js';
 import { decodeCheckpoint as decodeCliCheckpoint, encodeCheckpoint as encodeCliCheckpoint, type CheckpointTensor } from '../formats/checkpoint.js';
 import * as student from '../../graphs/student.js';
 import { Rng } from '../util/rng.js';
-import { randomShifts, shiftImages } from '../data/augment.js';
+import { shiftViews } from '../data/augment.js';
+
+export { shiftViews };
 
 export const IMAGE = 28 * 28;
 
@@ -390,19 +392,6 @@ export class Teacher {
     await this.frozen.encoder?.release();
     await this.sampler?.release();
   }
-}
-
-/** src/train/student.ts's shiftViews (which imports onnxruntime-node), the same draws and pixels: each image's dy is drawn before its dx. */
-export function shiftViews(x: Float32Array, n: number, max: number, rng: Rng): Float32Array {
-  const drawn = randomShifts(n, max, rng);
-  const shifts = new Int8Array(2 * n);
-  for (let i = 0; i < n; i++) {
-    shifts[2 * i] = drawn[2 * i + 1]!;
-    shifts[2 * i + 1] = drawn[2 * i]!;
-  }
-  const out = new Float32Array(x.length);
-  out.set(shiftImages(x.subarray(0, n * IMAGE), 28, 28, shifts));
-  return out;
 }
 
 function images(out: Record<string, TensorLike>): Float32Array {

@@ -7,7 +7,9 @@ import { Graph } from '../graph/ir.js';
 import type { EmittedModel } from '../graph/onnx.js';
 import * as student from '../../graphs/student.js';
 import { Rng } from '../util/rng.js';
-import { randomShifts, sampleMixLambdas, shiftImages } from '../data/augment.js';
+import { sampleMixLambdas, shiftViews } from '../data/augment.js';
+
+export { shiftViews };
 import type { StudentConfig } from './config.js';
 import { createSession, StepRunner, TensorStore, type RuntimeOptions } from '../runtime/index.js';
 import { IMAGE, type Expert } from './teacher.js';
@@ -158,19 +160,6 @@ export class Student {
     await session.release();
     return out;
   }
-}
-
-/** Shifts each 28x28 image by up to `max` pixels in x and y (zero fill); each image's dy is drawn before its dx. */
-export function shiftViews(x: Float32Array, n: number, max: number, rng: Rng): Float32Array {
-  const drawn = randomShifts(n, max, rng);
-  const shifts = new Int8Array(2 * n);
-  for (let i = 0; i < n; i++) {
-    shifts[2 * i] = drawn[2 * i + 1]!;
-    shifts[2 * i + 1] = drawn[2 * i]!;
-  }
-  const out = new Float32Array(x.length);
-  out.set(shiftImages(x.subarray(0, n * IMAGE), 28, 28, shifts));
-  return out;
 }
 
 /** The distillation temperature over a phase: a linear schedule, or adaptive to the student's KL to the teacher. */
