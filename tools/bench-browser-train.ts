@@ -12,7 +12,7 @@ import * as ort from 'onnxruntime-node';
 import { chromium, type Page } from 'playwright-core';
 import { startServer } from '../src/serve/node/server.js';
 import { readTeachInfo } from '../src/serve/node/run.js';
-import { exportWeights, Teacher } from '../src/teach/core.js';
+import { exportWeights, Teacher, timeSteps } from '../src/teach/core.js';
 import { nodeTeachRuntime } from '../src/teach/node.js';
 import { DEFAULT_RUN } from '../src/serve/node/defaults.js';
 
@@ -75,13 +75,7 @@ try {
         return e ? { session: e.session, zDim: m.teacher!.zDim } : undefined;
       },
     });
-    for (let i = 0; i < warmup; i++) await t.train();
-    const ms: number[] = [];
-    for (let i = 0; i < steps; i++) {
-      const t0 = performance.now();
-      await t.train();
-      ms.push(performance.now() - t0);
-    }
+    const ms = await timeSteps(t, warmup, steps);
     await t.release();
     row(`node, ${n} thread${n > 1 ? 's' : ''}`, ms);
   }

@@ -5,7 +5,7 @@
 // /teach-worker.js; onnxruntime-web is loaded from the server's /ort/ at run time.
 
 import type * as Ort from 'onnxruntime-web';
-import { decodeCheckpoint, encodeCheckpoint, exportDecoder, exportManifest, exportWeights, fitLeaves, buildTeachStep, priorRows, Teacher, type Metrics, type TeachConfig, type TeachRuntime } from '../src/teach/core.js';
+import { decodeCheckpoint, encodeCheckpoint, exportDecoder, exportManifest, exportWeights, fitLeaves, buildTeachStep, priorRows, Teacher, timeSteps, type Metrics, type TeachConfig, type TeachRuntime } from '../src/teach/core.js';
 import { studentFeeds, toGray8 } from '../src/serve/sampling.js';
 import type { ToWorker, FromWorker, Backend } from './teach-protocol.js';
 
@@ -293,13 +293,7 @@ async function bench(images: Float32Array, steps: number, warmup: number): Promi
     },
   });
   try {
-    for (let i = 0; i < warmup; i++) await t.train();
-    const ms: number[] = [];
-    for (let i = 0; i < steps; i++) {
-      const t0 = performance.now();
-      await t.train();
-      ms.push(performance.now() - t0);
-    }
+    const ms = await timeSteps(t, warmup, steps);
     post({ type: 'bench', ms, backend: L.backend, threads: L.threads, adapter: adapterInfo });
   } finally {
     await t.release();

@@ -416,6 +416,18 @@ function priorDraw(mu: Float32Array, logvar: Float32Array, zd: number, T: number
 export const EXPORT_FORMAT = 'lifelong-gen-export/1';
 
 /** An export/manifest.json for a taught decoder, so the downloaded files are an export folder that serving and evaluation read. */
+/** Milliseconds of each of `steps` teaching steps after `warmup` untimed ones (the benchmark's measure, in Node and in the page). */
+export async function timeSteps(t: Teacher, warmup: number, steps: number): Promise<number[]> {
+  for (let i = 0; i < warmup; i++) await t.train();
+  const ms: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now();
+    await t.train();
+    ms.push(performance.now() - t0);
+  }
+  return ms;
+}
+
 export function exportManifest(a: { run: string; tasks: string[]; zDim: number; decoder: EmittedModel; sha256: string; prior: { mu: number[][]; logvar: number[][] } }) {
   const dims = (shape: number[]) => shape.map((d, i) => (i === 0 && d === 64 ? ('N' as const) : d));
   const io = (ts: EmittedModel['inputs']) => ts.map((t) => ({ ...t, shape: dims(t.shape) }));

@@ -6,17 +6,23 @@ import { StepRunner, TensorStore } from '../../src/runtime/index.js';
 import { Rng } from '../../src/util/rng.js';
 import * as teacher from '../../graphs/teacher.js';
 
+/** A teacher's critic step (fakes drawn inside) and generator step at batch 4 over one store. */
+function teacherSteps(arch: teacher.TeacherArch) {
+  const t = { batch: 4, gpLambda: 10, optimizer: { kind: 'adam', beta1: 0.5, beta2: 0.9 } } as const;
+  const store = new TensorStore();
+  const gc = new Graph();
+  const critic = teacher.buildCriticStep(gc, arch, t, 'generator');
+  const gg = new Graph();
+  const gen = teacher.buildGeneratorStep(gg, arch, t);
+  store.declare(gc, 1);
+  store.declare(gg, 1);
+  return { store, critic, gen };
+}
+
 describe('teacher options', () => {
   it('self-attention (SAGAN) in generator and critic: critic (with gradient penalty) and generator steps run', async () => {
     const arch: teacher.TeacherArch = { zDim: 8, genWidth: 16, criticWidth: 8, spectralNorm: [true, false, true], attention: true };
-    const t = { batch: 4, gpLambda: 10, optimizer: { kind: 'adam', beta1: 0.5, beta2: 0.9 } } as const;
-    const store = new TensorStore();
-    const gc = new Graph();
-    const critic = teacher.buildCriticStep(gc, arch, t, 'generator');
-    const gg = new Graph();
-    const gen = teacher.buildGeneratorStep(gg, arch, t);
-    store.declare(gc, 1);
-    store.declare(gg, 1);
+    const { store, critic, gen } = teacherSteps(arch);
     expect([...store.specs.keys()]).toContain('G.attn.gamma');
     expect([...store.specs.keys()]).toContain('D.attn.query');
     // gamma starts at zero, so the attention path must receive a gradient to move it.
@@ -42,14 +48,7 @@ describe('teacher options', () => {
 describe('generator batch norm', () => {
   it('trains on batch statistics, moves the running ones, and the inference graph uses the running ones', async () => {
     const arch: teacher.TeacherArch = { zDim: 8, genWidth: 16, criticWidth: 8, spectralNorm: [false, false, false], batchNorm: true };
-    const t = { batch: 4, gpLambda: 10, optimizer: { kind: 'adam', beta1: 0.5, beta2: 0.9 } } as const;
-    const store = new TensorStore();
-    const gc = new Graph();
-    const critic = teacher.buildCriticStep(gc, arch, t, 'generator');
-    const gg = new Graph();
-    const gen = teacher.buildGeneratorStep(gg, arch, t);
-    store.declare(gc, 1);
-    store.declare(gg, 1);
+    const { store, critic, gen } = teacherSteps(arch);
     expect(store.read('G.bn1.running_var')).toEqual(new Float32Array(8).fill(1));
     const c = await StepRunner.create(critic, store, { threads: 1 });
     const g = await StepRunner.create(gen, store, { threads: 1 });
