@@ -86,7 +86,7 @@ export const studentConfigSchema = z.object({
     decoderWeight: z.number().nonnegative().default(1),
     /** Rows of z per step for the alignment, spread over the earlier tasks. */
     decoderBatch: positiveInt.default(32),
-    /** The encoder's posterior on replayed images matches the frozen encoder's (KL), as in Ramapuram et al.'s lifelong generative modelling; off by default: on the default run it doubled the forgetting. */
+    /** The encoder's posterior on replayed images matches the frozen encoder's (KL), as in Ramapuram et al.'s lifelong generative modelling; off by default (docs/quality.md, Ablations). */
     encoder: z.boolean().default(false),
     encoderWeight: z.number().nonnegative().default(1),
     /** Earlier tasks' prior parameters stay as the frozen copy has them. */
