@@ -38,9 +38,12 @@ for tool in env mkdir chown rm ls cat; do cp "$(readlink -f "$(command -v $tool)
 # Shared libraries: what ldd lists for node, sh and env, the C++ runtime that the native addons
 # load, and whatever else the installed addons' .node / .so files list (when node_modules exists).
 objects=("$node_bin" /bin/sh usr/bin/*)
+# Read the cache once: awk's early exit on a pipe from ldconfig would SIGPIPE it, and pipefail
+# turns that into a failure once the cache is bigger than a pipe buffer (as on CI).
+cache=$(ldconfig -p)
 for soname in libstdc++.so.6 libgcc_s.so.1 libm.so.6 librt.so.1 libdl.so.2 libpthread.so.0 libresolv.so.2; do
-  path=$(ldconfig -p | awk -v n="$soname" '$1 == n && /x86-64|x86_64|64bit/ { print $NF; exit }')
-  [ -z "$path" ] && path=$(ldconfig -p | awk -v n="$soname" '$1 == n { print $NF; exit }')
+  path=$(awk -v n="$soname" '$1 == n && /x86-64|x86_64|64bit/ { print $NF; exit }' <<<"$cache")
+  [ -z "$path" ] && path=$(awk -v n="$soname" '$1 == n { print $NF; exit }' <<<"$cache")
   [ -n "$path" ] && objects+=("$path")
 done
 if [ -d "$repo/node_modules" ]; then
