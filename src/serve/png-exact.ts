@@ -60,8 +60,10 @@ function bitReverse(code: number, len: number): number {
   return r;
 }
 
+const NEXT_CODE = new Uint16Array(MAX_BITS + 1);
+
 function genCodes(len: Uint16Array, code: Uint16Array, maxCode: number, blCount: Uint16Array): void {
-  const next = new Uint16Array(MAX_BITS + 1);
+  const next = NEXT_CODE;
   let c = 0;
   for (let bits = 1; bits <= MAX_BITS; bits++) {
     c = (c + blCount[bits - 1]!) << 1;
@@ -129,6 +131,8 @@ class Deflater {
   private windowSize = 0;
   private maxDist = 0;
   private window = new Uint8Array(2 * 32768 + 2 * STD_MAX_MATCH);
+  // w32[i] holds window[i..i+3] (little-endian): the hash's input, and 4-byte steps when comparing
+  private w32 = new Int32Array(this.window.length);
   private prev = new Uint16Array(32768);
   private head = new Uint16Array(HASH_SIZE);
   private highWater = 0;
@@ -251,6 +255,7 @@ class Deflater {
       let more = this.windowSize - this.lookahead - this.strstart;
       if (this.strstart >= wsize + this.maxDist) {
         window.copyWithin(0, wsize, wsize + wsize);
+        this.pack(0, wsize);
         if (this.matchStart >= wsize) this.matchStart -= wsize;
         else this.matchStart = 0;
         this.strstart -= wsize;
@@ -262,6 +267,7 @@ class Deflater {
       if (this.inPos === this.inEnd) break;
       const n = Math.min(more, this.inEnd - this.inPos);
       window.set(this.input.subarray(this.inPos, this.inPos + n), this.strstart + this.lookahead);
+      this.pack(this.strstart + this.lookahead, this.strstart + this.lookahead + n);
       this.inPos += n;
       this.lookahead += n;
       if (this.lookahead + this.insert >= STD_MIN_MATCH) {
@@ -282,13 +288,22 @@ class Deflater {
       if (this.highWater < curr) {
         const init = Math.min(this.windowSize - curr, WIN_INIT);
         window.fill(0, curr, curr + init);
+        this.pack(curr, curr + init);
         this.highWater = curr + init;
       } else if (this.highWater < curr + WIN_INIT) {
         const init = Math.min(curr + WIN_INIT - this.highWater, this.windowSize - this.highWater);
         window.fill(0, this.highWater, this.highWater + init);
+        this.pack(this.highWater, this.highWater + init);
         this.highWater += init;
       }
     }
+  }
+
+  /** Refreshes w32 after window[from..to) changed. */
+  private pack(from: number, to: number): void {
+    const w = this.window;
+    const w32 = this.w32;
+    for (let i = from > 3 ? from - 3 : 0; i < to; i++) w32[i] = w[i]! | (w[i + 1]! << 8) | (w[i + 2]! << 16) | (w[i + 3]! << 24);
   }
 
   private slideHash(): void {
@@ -307,9 +322,7 @@ class Deflater {
 
   // ---- hashing (insert_string_tpl.h: Knuth's multiplicative hash of 4 bytes) ----
   private hashAt(p: number): number {
-    const w = this.window;
-    const val = w[p]! | (w[p + 1]! << 8) | (w[p + 2]! << 16) | (w[p + 3]! << 24);
-    return Math.imul(val, 2654435761) >>> 16;
+    return Math.imul(this.w32[p]!, 2654435761) >>> 16;
   }
 
   private quickInsert(str: number): number {
@@ -336,8 +349,10 @@ class Deflater {
   // ---- longest_match (match_tpl.h), as deflate_medium calls it (prev_length 0) ----
   private longestMatch(curMatch: number): number {
     const window = this.window;
+    const w32 = this.w32;
     const strstart = this.strstart;
     const lookahead = this.lookahead;
+    const scanStart = w32[strstart]!;
     const prev = this.prev;
     const wmask = this.wMask;
     let bestLen = STD_MIN_MATCH - 1;
@@ -346,8 +361,11 @@ class Deflater {
     const limit = strstart > this.maxDist ? strstart - this.maxDist : 0;
     for (;;) {
       if (curMatch >= strstart) break;
-      if (window[curMatch + bestLen] === window[strstart + bestLen] && window[curMatch] === window[strstart]) {
-        let len = 0;
+      // Only matches of 4 or more count (deflate_medium makes shorter ones literals), so a
+      // candidate must agree on its first 4 bytes, and on the byte that would beat bestLen.
+      if (w32[curMatch] === scanStart && window[curMatch + bestLen] === window[strstart + bestLen]) {
+        let len = 4;
+        while (len <= STD_MAX_MATCH - 4 && w32[curMatch + len] === w32[strstart + len]) len += 4;
         while (len < STD_MAX_MATCH && window[curMatch + len] === window[strstart + len]) len++;
         if (len > bestLen) {
           this.matchStart = curMatch;
@@ -547,17 +565,25 @@ class Deflater {
     this.symNext = 0;
   }
 
-  private smaller(freq: Uint16Array, n: number, m: number): boolean {
-    return freq[n]! < freq[m]! || (freq[n] === freq[m] && this.depth[n]! <= this.depth[m]!);
-  }
-
   private pqdownheap(freq: Uint16Array, k: number): void {
     const heap = this.heap;
+    const depth = this.depth;
+    const heapLen = this.heapLen;
     const v = heap[k]!;
+    const fv = freq[v]!;
+    const dv = depth[v]!;
     let j = k << 1;
-    while (j <= this.heapLen) {
-      if (j < this.heapLen && this.smaller(freq, heap[j + 1]!, heap[j]!)) j++;
-      if (this.smaller(freq, v, heap[j]!)) break;
+    while (j <= heapLen) {
+      let hj = heap[j]!;
+      if (j < heapLen) {
+        const h1 = heap[j + 1]!;
+        // smaller(h1, hj): less frequent, or as frequent and no deeper
+        if (freq[h1]! < freq[hj]! || (freq[h1] === freq[hj] && depth[h1]! <= depth[hj]!)) {
+          j++;
+          hj = h1;
+        }
+      }
+      if (fv < freq[hj]! || (fv === freq[hj] && dv <= depth[hj]!)) break;
       heap[k] = heap[j]!;
       k = j;
       j <<= 1;
