@@ -1,7 +1,7 @@
 // The Hono app, runtime-agnostic: everything platform-specific comes in through the options
 // (the inference backend inside the registry, the PNG encoder, the static assets), so the same
-// app runs on Node with onnxruntime-node and sharp, or on an edge runtime with onnxruntime-web
-// and the JavaScript PNG encoder.
+// app runs on Node with onnxruntime-node and sharp's PNG bytes (nodePngEncoder), or on an edge
+// runtime with onnxruntime-web and the JavaScript PNG encoder.
 
 import { Hono } from 'hono';
 import { cors } from 'hono/cors';
@@ -19,7 +19,7 @@ import { teachRoutes, type TeachInfo } from './routes/teach/index.js';
 
 export interface AppOptions {
   registry: ModelRegistry;
-  /** Default: the JavaScript encoder (works everywhere); Node passes sharpPngEncoder(). */
+  /** Default: the JavaScript encoder (works everywhere); Node passes nodePngEncoder(). */
   encoder?: PngEncoder;
   /** The page, the embeddable module and onnxruntime-web's files; without them / lists the endpoints. */
   assets?: AssetSource;

@@ -1,6 +1,6 @@
 // Lossless 8-bit gray PNG. `PngEncoder` is what the app needs; `pngEncoder()` is plain
 // JavaScript over the standard CompressionStream (Node, browsers, edge runtimes), and
-// `sharpPngEncoder()` (png-sharp.ts) is the faster native one for Node.
+// `nodePngEncoder()` (png-sharp.ts) is Node's: sharp's bytes, small images through png-exact.ts.
 
 import { upscale } from './sampling.js';
 

@@ -1,6 +1,6 @@
 // One conformance suite, two executors: the same app through app.request() on
-// onnxruntime-node + sharp (the Node server) and onnxruntime-web (WASM) + the JavaScript PNG
-// encoder (what an edge runtime without native addons would use).
+// onnxruntime-node + nodePngEncoder (the Node server) and onnxruntime-web (WASM) + the
+// JavaScript PNG encoder (what an edge runtime without native addons would use).
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Hono } from 'hono';
@@ -10,7 +10,7 @@ import { ortWebBackend } from '../../src/serve/backend/ort-web.js';
 import { ortDistDir } from '../../src/serve/node/assets.js';
 import { folderFiles } from '../../src/serve/node/run.js';
 import { pngEncoder } from '../../src/serve/png.js';
-import { sharpPngEncoder } from '../../src/serve/png-sharp.js';
+import { nodePngEncoder } from '../../src/serve/png-sharp.js';
 import { ModelRegistry } from '../../src/serve/registry.js';
 import { gridLayout, PIXELS, tileOrigin } from '../../src/serve/sampling.js';
 import { Rng } from '../../src/util/rng.js';
@@ -23,7 +23,7 @@ beforeAll(() => {
 afterAll(() => demo.remove());
 
 const executors = [
-  { name: 'onnxruntime-node + sharp', backend: () => ortNodeBackend(), encoder: sharpPngEncoder },
+  { name: 'onnxruntime-node + Node PNG', backend: () => ortNodeBackend(), encoder: nodePngEncoder },
   { name: 'onnxruntime-web (WASM) + JavaScript PNG', backend: () => ortWebBackend({ wasmPaths: `${ortDistDir()}/`, numThreads: 1 }), encoder: pngEncoder },
 ];
 

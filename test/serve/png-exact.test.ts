@@ -4,7 +4,7 @@
 
 import { describe, expect, test } from 'vitest';
 import { encodeGrayPngExact, exactPngEncoder } from '../../src/serve/png-exact.js';
-import { sharpPngEncoder } from '../../src/serve/png-sharp.js';
+import { EXACT_MAX_PIXELS, nodePngEncoder, sharpPngEncoder } from '../../src/serve/png-sharp.js';
 import { SAMPLE_DEFAULTS } from '../../src/serve/routes/sample/index.js';
 import { IMAGE_SIZE, upscale } from '../../src/serve/sampling.js';
 import { Rng } from '../../src/util/rng.js';
@@ -46,6 +46,18 @@ describe('byte for byte what sharp writes', () => {
     for (const [width, height] of sizes) {
       const scale = 1 + rng.int(width * height > 10_000 ? 3 : maxScale);
       await expectSharpBytes({ label: `${kind} ${width}x${height} scale=${scale}`, pixels: makeImage(kind, width, height, rng), width, height, scale });
+    }
+  });
+
+  test("the server's encoder on both sides of EXACT_MAX_PIXELS", async () => {
+    const rng = new Rng('node encoder');
+    const node = nodePngEncoder();
+    expect(node.name).toBe(sharpPngEncoder().name);
+    for (const [n, scale] of [[1, 1], [16, 1], [16, 2], [64, 1]] as const) {
+      const c = gridCase(rng, n, scale);
+      expect(c.width * c.height * scale * scale <= EXACT_MAX_PIXELS).toBe(n === 1 || (n === 16 && scale === 1));
+      const got = await node.gray(c.pixels, c.width, c.height, scale);
+      expect({ case: c.label, firstDifference: firstDifference(got, await sharpPng(c)) }).toEqual({ case: c.label, firstDifference: -1 });
     }
   });
 

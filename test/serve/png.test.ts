@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { encodeGrayPng, pngEncoder, toBase64 } from '../../src/serve/png.js';
-import { sharpPngEncoder } from '../../src/serve/png-sharp.js';
+import { exactPngEncoder } from '../../src/serve/png-exact.js';
+import { nodePngEncoder, sharpPngEncoder } from '../../src/serve/png-sharp.js';
 import { upscale } from '../../src/serve/sampling.js';
 import { decodeGrayPng } from './fixture.js';
 
@@ -18,7 +19,12 @@ test('encodeGrayPng writes a lossless 8-bit gray PNG (colour type 0)', async () 
   await expect(encodeGrayPng(pixels, width, height + 1)).rejects.toThrow(/pixels for a 37x24 image/);
 });
 
-describe.each([pngEncoder(), sharpPngEncoder()])('$name encoder', (encoder) => {
+describe.each([
+  { label: 'JavaScript', encoder: pngEncoder() },
+  { label: 'sharp', encoder: sharpPngEncoder() },
+  { label: 'exact', encoder: exactPngEncoder() },
+  { label: 'Node', encoder: nodePngEncoder() },
+])('$label encoder', ({ encoder }) => {
   test.each([1, 2, 3])('scale %i: gray, lossless, nearest-neighbour upscaled, deterministic', async (scale) => {
     const png = await encoder.gray(pixels, width, height, scale);
     expect([png[24], png[25]]).toEqual([8, 0]);

@@ -1,5 +1,5 @@
 // Worker threads for the server's compute: each loads every model (its own onnxruntime-node
-// sessions) and encodes PNGs with sharp; a job goes to the worker with the fewest jobs in
+// sessions) and encodes PNGs (nodePngEncoder); a job goes to the worker with the fewest jobs in
 // flight. The HTTP thread only parses, routes and writes. Same sessions options and the same
 // encoder as in-process serving, so the same bytes.
 
@@ -110,7 +110,7 @@ export class WorkerPool {
     };
   }
 
-  /** sharp in the workers (the same encoder, so the same name in ETags). */
+  /** nodePngEncoder in the workers: the same encoder, so the same name in ETags. */
   encoder(): PngEncoder {
     return {
       name: 'sharp',

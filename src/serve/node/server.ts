@@ -1,5 +1,6 @@
-// The Node server: loads a run, builds the app with onnxruntime-node (or -web) and sharp,
-// listens, and shuts down gracefully (stop accepting, finish what is running, release models).
+// The Node server: loads a run, builds the app with onnxruntime-node (or -web) and sharp's PNG
+// bytes (nodePngEncoder), listens, and shuts down gracefully (stop accepting, finish what is
+// running, release models).
 
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
@@ -10,7 +11,7 @@ import { withDefaults } from '../defaults.js';
 import { ortNodeBackend } from '../backend/ort-node.js';
 import { ortWebBackend } from '../backend/ort-web.js';
 import type { InferenceBackend } from '../backend/types.js';
-import { sharpPngEncoder } from '../png-sharp.js';
+import { nodePngEncoder } from '../png-sharp.js';
 import { ModelRegistry } from '../registry.js';
 import { nodeAssets, ortDistDir } from './assets.js';
 import { SERVER_DEFAULTS, type BackendName } from './defaults.js';
@@ -57,7 +58,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const pool = workers > 0 ? await WorkerPool.start(workers) : null;
   const registry = await ModelRegistry.load(manifest, files, pool ? pool.backend() : backendFor(o.backend));
   let draining = false;
-  const app = createApp({ registry, encoder: pool ? pool.encoder() : sharpPngEncoder(), assets: await nodeAssets(), teach: readTeachInfo(dir), draining: () => draining, concurrency: o.concurrency, timeout: o.timeout, corsOrigin: o.corsOrigin });
+  const app = createApp({ registry, encoder: pool ? pool.encoder() : nodePngEncoder(), assets: await nodeAssets(), teach: readTeachInfo(dir), draining: () => draining, concurrency: o.concurrency, timeout: o.timeout, corsOrigin: o.corsOrigin });
 
   const server = await new Promise<Server>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: o.port, hostname: o.host }, () => resolve(s as Server)) as Server;

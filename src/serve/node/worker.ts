@@ -1,18 +1,18 @@
-// A serving worker thread: runs the models (onnxruntime-node) and encodes PNGs (sharp) off the
-// HTTP thread. onnxruntime-node runs a session synchronously on the thread that calls it, so
+// A serving worker thread: runs the models (onnxruntime-node) and encodes PNGs (nodePngEncoder)
+// off the HTTP thread. onnxruntime-node runs a session synchronously on the thread that calls it, so
 // inference on the main thread would hold up every other request; here it holds one worker.
 
 import { parentPort } from 'node:worker_threads';
 import { ortNodeBackend } from '../backend/ort-node.js';
 import type { InferenceSession, TensorData } from '../backend/types.js';
-import { sharpPngEncoder } from '../png-sharp.js';
+import { nodePngEncoder } from '../png-sharp.js';
 import type { WorkerReply, WorkerRequest } from './pool.js';
 
 const port = parentPort;
 if (!port) throw new Error('src/serve/node/worker.ts runs as a worker thread of the server (WorkerPool), not on its own');
 
 const backend = ortNodeBackend();
-const encoder = sharpPngEncoder();
+const encoder = nodePngEncoder();
 const sessions = new Map<number, InferenceSession>();
 
 async function handle(m: WorkerRequest): Promise<{ reply: WorkerReply; transfer: ArrayBuffer[] }> {
