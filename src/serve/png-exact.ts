@@ -196,7 +196,9 @@ class Deflater {
     this.boundary = 8192;
     this.delivered = 0;
     this.finished = false;
-    const worst = inputLength + 5 * (Math.ceil(inputLength / 16383) + 1) + 64;
+    // Stored blocks cost 5 bytes each over their data; a block that cannot be stored (its start
+    // slid out of the window) is coded, at worst 9 bits a byte.
+    const worst = inputLength + (inputLength >>> 3) + 5 * (Math.ceil(inputLength / 16383) + 1) + 64;
     if (this.out.length < worst) this.out = new Uint8Array(worst);
     this.initBlock();
   }
