@@ -3,7 +3,7 @@
 
 import onnxProto from 'onnx-proto';
 import { type DType, type Graph, type Shape, type TensorData, type Value } from './ir.js';
-import { auxInputs, colsPhase, type LowerCtx, type OpRule, type Prim, rules, sharedWeightCols } from './ops.js';
+import { auxInputs, colsPhase, type LowerCtx, type OpRule, type Prim, rules, sharedWeightCols, sharedWeightConvs, type Target } from './ops.js';
 import { CPU_PASSES, runPasses, type Pass } from './passes/index.js';
 
 const { onnx } = onnxProto;
@@ -13,6 +13,16 @@ export const OPSET = 17;
 export const IR_VERSION = 8;
 
 const dataType: Record<DType, number> = { float32: onnx.TensorProto.DataType.FLOAT, int64: onnx.TensorProto.DataType.INT64, bool: onnx.TensorProto.DataType.BOOL };
+
+export { TARGETS, type Target } from './ops.js';
+
+/** The execution providers that emitted graphs run on. */
+export type ExecutionDevice = 'cpu' | 'wasm' | 'webgpu' | 'cuda';
+
+/** The lowering target for a device: onnxruntime's CPU provider gets 'cpu', every other one 'plain'. */
+export function targetForDevice(device: ExecutionDevice): Target {
+  return device === 'cpu' ? 'cpu' : 'plain';
+}
 
 export interface EmitOptions {
   /** Graph outputs by name. */
@@ -31,6 +41,8 @@ export interface EmitOptions {
   dynamicBatch?: number;
   /** The node-level passes run on the emitted nodes (src/graph/passes); default CPU_PASSES, [] for none. */
   passes?: readonly Pass[];
+  /** The lowering target (see `Target`, `targetForDevice`); default 'cpu'. */
+  target?: Target;
 }
 
 export interface EmittedModel {
@@ -58,7 +70,8 @@ export function attributeProto(name: string, v: number | readonly number[] | str
 }
 
 /** Lowers the part of the graph that the outputs need into an ONNX ModelProto. */
-export function emitModel(g: Graph, opts: EmitOptions): EmittedModel {
+export function emitModel(graph: Graph, opts: EmitOptions): EmittedModel {
+  let g = graph;
   const needed = new Set<number>();
   const stack = Object.values(opts.outputs).map((v) => v.id);
   while (stack.length) {
@@ -109,8 +122,17 @@ export function emitModel(g: Graph, opts: EmitOptions): EmittedModel {
     return name;
   };
 
-  // Convolutions sharing a weight with one lowered on an im2col matrix get matrices of their own.
-  for (const cols of sharedWeightCols([...needed].map((id) => g.nodes[id]!), (c) => needed.has(c.id))) {
+  const target = opts.target ?? 'cpu';
+  const cpu = target === 'cpu';
+  // On the cpu target, convolutions sharing a weight with one lowered on an im2col matrix get
+  // matrices of their own, built on a copy of the graph (the same ids, so the same names).
+  const shared = cpu ? sharedWeightConvs([...needed].map((id) => g.nodes[id]!), (c) => needed.has(c.id)) : [];
+  if (shared.length) {
+    const { graph: copy, map } = g.copy();
+    g = copy;
+    opts = { ...opts, outputs: Object.fromEntries(Object.entries(opts.outputs).map(([k, v]) => [k, map.get(v)!])) };
+  }
+  for (const cols of sharedWeightCols(shared.map((v) => g.nodes[v.id]!))) {
     const more = [cols.id];
     while (more.length) {
       const id = more.pop()!;
@@ -121,13 +143,14 @@ export function emitModel(g: Graph, opts: EmitOptions): EmittedModel {
   }
   // Tensors that a node's lowering reuses (a Conv's im2col matrix), when the graph needs them anyway.
   const aux = new Map<number, Value[]>();
-  for (const id of needed) {
+  for (const id of cpu ? needed : []) {
     const extra = auxInputs(g.nodes[id]!).filter((a) => needed.has(a.id));
     if (extra.length) aux.set(id, extra.slice(0, 1)); // one matrix is enough
   }
   const constantIds = new Set(leaves.filter((v) => opts.bake?.has(String(v.attrs.name))).map((v) => v.id));
 
   const ctxFor = (v: Value, out: string): LowerCtx => ({
+    target,
     inputs: v.inputs.map((i) => names.get(i.id)!),
     aux: (aux.get(v.id) ?? []).map((a) => names.get(a.id)!),
     auxValues: aux.get(v.id) ?? [],

@@ -37,18 +37,25 @@ export interface PrimAttrs {
 }
 export type Prim = keyof PrimAttrs;
 
-/** What a lowering sees: names of its tensors and a way to add ONNX nodes and int64 constants. */
-export interface LowerCtx {
-  readonly inputs: readonly string[];
-  readonly output: string;
-  node(opType: string, inputs: readonly string[], outputs: readonly string[], attrs?: Record<string, number | Ints | string>): void;
-  ints(values: Ints): string;
-  floats(values: Ints): string;
-  temp(hint: string): string;
+/**
+ * What an emitted graph is lowered for: 'cpu', onnxruntime's CPU provider, with the tuned
+ * GEMM-based forms below; 'plain', standard ONNX operators in their standard forms (Conv,
+ * ConvTranspose, MaxPool and element-wise masks), for providers that run them natively
+ * (WebAssembly, WebGPU, CUDA).
+ */
+export type Target = 'cpu' | 'plain';
+export const TARGETS: readonly Target[] = ['cpu', 'plain'];
+
+/**
+ * What the lowering selectors (`selectConvForm`, `selectConvTransposeForm`, `selectMaxPoolForm`,
+ * `selectMaxPoolGradForm`) look at besides the node itself: the target and what the emitter found
+ * about the node's inputs.
+ */
+export interface LowerEnv {
+  readonly target: Target;
   /** Set when the batch dimension (of this size) is emitted as symbolic: shape constants must not pin it. */
   readonly dynamicBatch?: number;
-  /** Tensors the emitter found for this node to reuse (see `auxInputs`), by name, and as values. */
-  readonly aux: readonly string[];
+  /** Tensors the emitter found for this node to reuse (see `auxInputs`), as values. */
   readonly auxValues: readonly Value[];
   /** Whether input i is a constant (an initializer: baked weights or a graph constant). */
   isConstant(i: number): boolean;
@@ -60,6 +67,18 @@ export interface LowerCtx {
    * channels-last rows [N, kh*kw phases, H/kh, W/kw, C] (see `im2col`). Else undefined.
    */
   phases(i: number): Tile | undefined;
+}
+
+/** What a lowering sees: names of its tensors and a way to add ONNX nodes and int64 constants. */
+export interface LowerCtx extends LowerEnv {
+  readonly inputs: readonly string[];
+  readonly output: string;
+  node(opType: string, inputs: readonly string[], outputs: readonly string[], attrs?: Record<string, number | Ints | string>): void;
+  ints(values: Ints): string;
+  floats(values: Ints): string;
+  temp(hint: string): string;
+  /** The names of `auxValues`. */
+  readonly aux: readonly string[];
 }
 
 /** A pooling window [kh, kw]. */
@@ -413,9 +432,9 @@ export const rules: { [K in Prim]: OpRule<K> } = {
       return { shape: [n, m, ho, wo], dtype: 'float32' };
     },
     lower: (ctx, a, v) => {
-      if (ctx.aux.length) return lowerConvFromCols(ctx, v);
-      const plan = ctx.isConstant(1) ? null : foldPlan(v, a);
-      if (plan) return lowerConvFolded(ctx, a, v, plan);
+      const form = selectConvForm(v, ctx);
+      if (form === 'cols') return lowerConvFromCols(ctx, v);
+      if (form === 'folded') return lowerConvFolded(ctx, a, v, foldPlan(v, a)!);
       ctx.node('Conv', ctx.inputs, [ctx.output], { strides: a.strides, pads: a.pads, dilations: a.dilations, kernel_shape: v.inputs[1]!.shape.slice(2) });
     },
     grad: (dy, { inputs: [x, w, b], output, attrs }) => {
@@ -451,7 +470,7 @@ export const rules: { [K in Prim]: OpRule<K> } = {
       return { shape: [n, m, ho, wo], dtype: 'float32' };
     },
     lower: (ctx, a, v) => {
-      const form = convTransposeForm(ctx, v, a);
+      const form = selectConvTransposeForm(v, ctx);
       if (form === 'subpixel') return lowerConvTransposeSubpixel(ctx, a, v);
       if (form === 'col2im') return lowerConvTransposeCol2im(ctx, a, v);
       if (form === 'flipped') return lowerConvTransposeFlipped(ctx, a, v);
@@ -480,9 +499,9 @@ export const rules: { [K in Prim]: OpRule<K> } = {
     // After a convolution lowered as a GEMM (channels-last), as two ReduceMax over the windows'
     // columns and rows of the NHWC tensor, whose layout transposes then cancel; else onnxruntime's.
     lower: (ctx, a, v) => {
-      const tile = ctx.phases(0);
-      if (tile && tiles(v.inputs[0]!, a) && sameTile(tile, a.kernel)) return lowerMaxPoolPhases(ctx, tile, v);
-      if (!ctx.channelsLast(0) || !tiles(v.inputs[0]!, a)) return ctx.node('MaxPool', ctx.inputs, [ctx.output], { kernel_shape: a.kernel, strides: a.strides });
+      const form = selectMaxPoolForm(v, ctx);
+      if (form === 'phases') return lowerMaxPoolPhases(ctx, ctx.phases(0)!, v);
+      if (form === 'standard') return ctx.node('MaxPool', ctx.inputs, [ctx.output], { kernel_shape: a.kernel, strides: a.strides });
       const [n, c, h, w] = v.inputs[0]!.shape as [number, number, number, number];
       const [kh, kw] = a.kernel as [number, number];
       const t = (hint: string) => ctx.temp(`pool_${hint}`);
@@ -520,9 +539,9 @@ export const rules: { [K in Prim]: OpRule<K> } = {
       return { shape: x.shape, dtype: 'float32' };
     },
     lower: (ctx, a, v) => {
-      const tile = ctx.phases(0);
-      if (tile && sameTile(tile, a.kernel)) return lowerMaxPoolGradPhases(ctx, tile, v);
-      (ctx.channelsLast(0) ? lowerMaxPoolGradNhwc : lowerMaxPoolGradUpsampled)(ctx, a.kernel as [number, number], v);
+      const form = selectMaxPoolGradForm(v, ctx);
+      if (form === 'phases') return lowerMaxPoolGradPhases(ctx, ctx.phases(0)!, v);
+      (form === 'nhwc' ? lowerMaxPoolGradNhwc : lowerMaxPoolGradUpsampled)(ctx, a.kernel as [number, number], v);
     },
     grad: (g, { inputs: [x, y], attrs }) => {
       const [n, c, h, w] = x!.shape as [number, number, number, number];
@@ -821,30 +840,34 @@ export function auxInputs(v: Value): Value[] {
 }
 
 /**
- * im2col matrices for the convolutions in `convs` that have none but share their weight and
- * attributes with one whose matrix `has` (built for its weight gradient): those run as GEMMs too,
- * so that every use of a weight produces the same channels-last layout and shares the weight's
- * matrix form. In the critic step, x_hat's forward pass (needed for its activation masks) then
- * runs like the real and fake images' instead of as onnxruntime Convs on NCHW tensors, which cost
- * a folded Conv, its Pad and four layout transposes.
+ * The convolutions in `convs` that have no im2col matrix but share their weight and attributes
+ * with one whose matrix `has` (built for its weight gradient): on the cpu target those run as
+ * GEMMs too, on matrices of their own (`sharedWeightCols`), so that every use of a weight
+ * produces the same channels-last layout and shares the weight's matrix form. In the critic step,
+ * x_hat's forward pass (needed for its activation masks) then runs like the real and fake images'
+ * instead of as onnxruntime Convs on NCHW tensors, which cost a folded Conv, its Pad and four
+ * layout transposes. Builds nothing.
  */
-export function sharedWeightCols(convs: readonly Value[], has: (cols: Value) => boolean): Value[] {
+export function sharedWeightConvs(convs: readonly Value[], has: (cols: Value) => boolean): Value[] {
   const attrsOf = (v: Value) => v.attrs as unknown as ConvAttrs;
   const key = (v: Value) => colsKey(attrsOf(v), v.inputs[1]!.shape.slice(2));
   const withCols = new Set<string>(); // `${weight id}|${attributes}`
   for (const v of convs) {
     if (v.op === 'Conv' && colsOf(v.inputs[0]!, attrsOf(v), v.inputs[1]!.shape.slice(2)).some(has)) withCols.add(`${v.inputs[1]!.id}|${key(v)}`);
   }
-  const built: Value[] = [];
-  for (const v of convs) {
-    if (v.op !== 'Conv' || !withCols.has(`${v.inputs[1]!.id}|${key(v)}`)) continue;
-    if (colsOf(v.inputs[0]!, attrsOf(v), v.inputs[1]!.shape.slice(2)).some(has)) continue;
+  return convs.filter((v) => v.op === 'Conv' && withCols.has(`${v.inputs[1]!.id}|${key(v)}`) && !colsOf(v.inputs[0]!, attrsOf(v), v.inputs[1]!.shape.slice(2)).some(has));
+}
+
+/**
+ * Builds the im2col matrices of `convs` (from `sharedWeightConvs`) in their graph, with the
+ * weight gradient's rule for the bias column (x_hat's conv1 then adds its bias in its GEMM
+ * instead of an Add over [64*196, 64]). The emitter calls it on a copy of the graph it emits.
+ */
+export function sharedWeightCols(convs: readonly Value[]): Value[] {
+  return convs.map((v) => {
     const [, c, kh, kw] = v.inputs[1]!.shape as [number, number, number, number];
-    // the weight gradient's rule for the bias column: x_hat's conv1 then adds its bias in its GEMM
-    // instead of an Add over [64*196, 64] (0.37 ms)
-    built.push(im2col(v.inputs[0]!, attrsOf(v), [kh, kw], [v.shape[2]!, v.shape[3]!], undefined, biasColumn(c, v.inputs.length > 2)));
-  }
-  return built;
+    return im2col(v.inputs[0]!, v.attrs as unknown as ConvAttrs, [kh, kw], [v.shape[2]!, v.shape[3]!], undefined, biasColumn(c, v.inputs.length > 2));
+  });
 }
 
 /**
@@ -930,6 +953,20 @@ function toPhases(ctx: LowerCtx, x: string, [n, c, h, w]: readonly number[], [kh
   return out;
 }
 
+export type ConvForm = 'cols' | 'folded' | 'standard';
+
+/**
+ * How to run a Conv: 'standard' (the ONNX operator) on the plain target; on the cpu target
+ * 'cols', one GEMM on the im2col matrix of its input that the graph holds anyway (`auxInputs`,
+ * lowerConvFromCols), else 'folded', the batch folded into the image height (`foldPlan`,
+ * lowerConvFolded), for weights that are not constants, else 'standard'.
+ */
+export function selectConvForm(v: Value, env: LowerEnv): ConvForm {
+  if (env.target !== 'cpu') return 'standard';
+  if (env.auxValues.length) return 'cols';
+  return !env.isConstant(1) && foldPlan(v, v.attrs as unknown as ConvAttrs) ? 'folded' : 'standard';
+}
+
 interface FoldPlan { gap: number; per: number; ho: number; bottom: number }
 
 /**
@@ -980,10 +1017,11 @@ function lowerConvFolded(ctx: LowerCtx, a: ConvAttrs, v: Value, { gap, per, ho, 
   ctx.node('Transpose', [per > ho ? ys : yr], [ctx.output], { perm: [1, 0, 2, 3] });
 }
 
-type ConvTransposeForm = 'subpixel' | 'col2im' | 'flipped' | 'onnxruntime';
+export type ConvTransposeForm = 'subpixel' | 'col2im' | 'flipped' | 'standard';
 
 /**
- * How to run a ConvTranspose. onnxruntime's own runs one small GEMM and a single-threaded col2im
+ * How to run a ConvTranspose: 'standard' (the ONNX operator) on the plain target, and on the cpu
+ * target where none of the forms below applies. onnxruntime's own runs one small GEMM and a single-threaded col2im
  * per image; with a batch of 8 or more, 16 or more input channels and no dilation, one GEMM over
  * the whole batch is faster:
  * - 'subpixel' (lowerConvTransposeSubpixel): strides >= 2, kernels that are multiples of the
@@ -1000,14 +1038,16 @@ type ConvTransposeForm = 'subpixel' | 'col2im' | 'flipped' | 'onnxruntime';
  *   batch. In isolation for [64, 64, 14, 14] * [64, 32, 3, 3]: 2.7 ms (Gather and a GEMM at about
  *   290 GFLOP/s, channels-last in and out) against 5.0.
  */
-function convTransposeForm(ctx: LowerCtx, v: Value, a: ConvAttrs & { outputPadding: Ints }): ConvTransposeForm {
+export function selectConvTransposeForm(v: Value, env: LowerEnv): ConvTransposeForm {
+  if (env.target !== 'cpu') return 'standard';
+  const a = v.attrs as unknown as PrimAttrs['ConvTranspose'];
   const [n, c] = v.inputs[0]!.shape as [number, number, number, number];
   const [, m, kh, kw] = v.inputs[1]!.shape as [number, number, number, number];
   const [sh, sw] = a.strides as [number, number];
   const [pt, pl, pb, pr] = a.pads as [number, number, number, number];
-  if (n < 8 || c < 16 || a.dilations.some((d) => d !== 1)) return 'onnxruntime';
-  if (sh === 1 && sw === 1) return ctx.dynamicBatch === undefined && m >= 16 && pt <= kh - 1 && pl <= kw - 1 ? 'flipped' : 'onnxruntime';
-  if (sh < 2 || sw < 2 || kh % sh || kw % sw || a.outputPadding[0]! > pb || a.outputPadding[1]! > pr) return 'onnxruntime';
+  if (n < 8 || c < 16 || a.dilations.some((d) => d !== 1)) return 'standard';
+  if (sh === 1 && sw === 1) return env.dynamicBatch === undefined && m >= 16 && pt <= kh - 1 && pl <= kw - 1 ? 'flipped' : 'standard';
+  if (sh < 2 || sw < 2 || kh % sh || kw % sw || a.outputPadding[0]! > pb || a.outputPadding[1]! > pr) return 'standard';
   return m >= 16 ? 'subpixel' : 'col2im';
 }
 
@@ -1344,6 +1384,37 @@ function gatherGemm(
 function tiles(x: Value, a: { kernel: Ints; strides: Ints }): boolean {
   const [kh, kw] = a.kernel as [number, number];
   return a.strides[0] === kh && a.strides[1] === kw && x.shape[2]! % kh === 0 && x.shape[3]! % kw === 0;
+}
+
+export type MaxPoolForm = 'phases' | 'nhwc' | 'standard';
+
+/**
+ * How to run a MaxPool: 'standard' (the ONNX operator) on the plain target; on the cpu target,
+ * for windows that tile the input, 'phases' (one ReduceMax over the phases, lowerMaxPoolPhases)
+ * when the input is computed in phase order for this window, 'nhwc' (two ReduceMax over the
+ * channels-last input) when it is computed channels-last, else 'standard'.
+ */
+export function selectMaxPoolForm(v: Value, env: LowerEnv): MaxPoolForm {
+  const a = v.attrs as unknown as PrimAttrs['MaxPool'];
+  if (env.target !== 'cpu' || !tiles(v.inputs[0]!, a)) return 'standard';
+  const tile = env.phases(0);
+  if (tile && sameTile(tile, a.kernel)) return 'phases';
+  return env.channelsLast(0) ? 'nhwc' : 'standard';
+}
+
+export type MaxPoolGradForm = 'phases' | 'nhwc' | 'upsampled';
+
+/**
+ * How to run MaxPoolGrad: on the plain target 'upsampled' (Y and dY upsampled to X's size, an
+ * equality mask, lowerMaxPoolGradUpsampled: standard element-wise operators); on the cpu target
+ * 'phases' when X is computed in phase order for this window, 'nhwc' when it is computed
+ * channels-last, else 'upsampled'.
+ */
+export function selectMaxPoolGradForm(v: Value, env: LowerEnv): MaxPoolGradForm {
+  if (env.target !== 'cpu') return 'upsampled';
+  const tile = env.phases(0);
+  if (tile && sameTile(tile, (v.attrs as unknown as PrimAttrs['MaxPoolGrad']).kernel)) return 'phases';
+  return env.channelsLast(0) ? 'nhwc' : 'upsampled';
 }
 
 /**
