@@ -208,6 +208,11 @@ export class Graph {
     return this.constant([x], [], dtype);
   }
 
+  /** The node that `apply(op, inputs, attrs)` would return, if the graph holds it already; builds nothing. */
+  lookup(op: string, inputs: readonly Value[], attrs: Attrs = {}): Value | undefined {
+    return this.interned.get(`${op}|${inputs.map((x) => x.id).join(',')}|${JSON.stringify(attrs)}`);
+  }
+
   /** Records one op application after shape inference; identical applications are shared. */
   apply(op: string, inputs: readonly Value[], attrs: Attrs = {}): Value {
     for (const x of inputs) {

@@ -3,7 +3,7 @@
 
 import onnxProto from 'onnx-proto';
 import { type DType, type Graph, type Shape, type TensorData, type Value } from './ir.js';
-import { auxInputs, colsPhase, type LowerCtx, type OpRule, type Prim, rules, sharedWeightCols, sharedWeightConvs, type Target } from './ops.js';
+import { auxInputs, colsPhase, type LowerCtx, type OpRule, type Prim, rules, sharedWeightCols, sharedWeightConvs, type Target, CPU_EXPANSIONS } from './ops.js';
 import { CPU_PASSES, runPasses, type Pass } from './passes/index.js';
 
 const { onnx } = onnxProto;
@@ -124,23 +124,40 @@ export function emitModel(graph: Graph, opts: EmitOptions): EmittedModel {
 
   const target = opts.target ?? 'cpu';
   const cpu = target === 'cpu';
-  // On the cpu target, convolutions sharing a weight with one lowered on an im2col matrix get
-  // matrices of their own, built on a copy of the graph (the same ids, so the same names).
-  const shared = cpu ? sharedWeightConvs([...needed].map((id) => g.nodes[id]!), (c) => needed.has(c.id)) : [];
-  if (shared.length) {
+  // On the cpu target, the primitives in CPU_EXPANSIONS are rewritten into others, and
+  // convolutions sharing a weight with one lowered on an im2col matrix get matrices of their own:
+  // both are built on a copy of the graph (the same ids, so the same names), never on `graph`.
+  let copied = false;
+  const onCopy = () => {
+    if (copied) return;
+    copied = true;
     const { graph: copy, map } = g.copy();
     g = copy;
     opts = { ...opts, outputs: Object.fromEntries(Object.entries(opts.outputs).map(([k, v]) => [k, map.get(v)!])) };
-  }
-  for (const cols of sharedWeightCols(shared.map((v) => g.nodes[v.id]!))) {
-    const more = [cols.id];
+  };
+  const need = (v: Value) => {
+    const more = [v.id];
     while (more.length) {
       const id = more.pop()!;
       if (needed.has(id)) continue;
       needed.add(id);
       for (const i of g.nodes[id]!.inputs) more.push(i.id);
     }
+  };
+  const alias = new Map<number, Value>(); // an expanded node's id -> its expansion
+  const expanded = cpu ? [...needed].sort((a, b) => a - b).filter((id) => CPU_EXPANSIONS[g.nodes[id]!.op as Prim]) : [];
+  if (expanded.length) onCopy();
+  for (const id of expanded) {
+    const v = g.nodes[id]!;
+    const e = CPU_EXPANSIONS[v.op as Prim]!(v);
+    alias.set(id, e);
+    need(e);
+    const out = outputNameOf.get(id);
+    if (out !== undefined && !outputNameOf.has(e.id)) outputNameOf.set(e.id, out);
   }
+  const shared = cpu ? sharedWeightConvs([...needed].map((id) => g.nodes[id]!), (c) => needed.has(c.id)) : [];
+  if (shared.length) onCopy();
+  for (const cols of sharedWeightCols(shared.map((v) => g.nodes[v.id]!))) need(cols);
   // Tensors that a node's lowering reuses (a Conv's im2col matrix), when the graph needs them anyway.
   const aux = new Map<number, Value[]>();
   for (const id of cpu ? needed : []) {
@@ -183,9 +200,14 @@ export function emitModel(graph: Graph, opts: EmitOptions): EmittedModel {
     temp: (hint) => `${hint}_t${temp++}`,
   });
 
-  for (const id of topoOrder(g, needed, aux)) {
+  for (const id of topoOrder(g, needed, aux, alias)) {
     const v = g.nodes[id]!;
     if (v.op === 'Input') continue;
+    const e = alias.get(id);
+    if (e) {
+      names.set(id, names.get(e.id)!);
+      continue;
+    }
     if (v.op === 'Constant') {
       const name = `const_${v.id}`;
       names.set(v.id, name);
@@ -228,9 +250,12 @@ export function emitModel(graph: Graph, opts: EmitOptions): EmittedModel {
   return { bytes: onnx.ModelProto.encode(model).finish(), inputs, outputs, nodeCount: final.length };
 }
 
-/** Node ids in an order where every node follows its inputs and its aux tensors (depth first). */
-function topoOrder(g: Graph, needed: ReadonlySet<number>, aux: ReadonlyMap<number, Value[]>): number[] {
-  if (!aux.size) return [...needed].sort((a, b) => a - b); // ids are already topological
+/**
+ * Node ids in an order where every node follows its inputs and its aux tensors, and an expanded
+ * node its expansion (depth first).
+ */
+function topoOrder(g: Graph, needed: ReadonlySet<number>, aux: ReadonlyMap<number, Value[]>, alias: ReadonlyMap<number, Value>): number[] {
+  if (!aux.size && !alias.size) return [...needed].sort((a, b) => a - b); // ids are already topological
   const order: number[] = [];
   const done = new Set<number>();
   for (const root of [...needed].sort((a, b) => a - b)) {
@@ -244,7 +269,8 @@ function topoOrder(g: Graph, needed: ReadonlySet<number>, aux: ReadonlyMap<numbe
         continue;
       }
       stack.push([id, true]);
-      const deps = [...g.nodes[id]!.inputs, ...(aux.get(id) ?? [])];
+      const e = alias.get(id);
+      const deps = e ? [e] : [...g.nodes[id]!.inputs, ...(aux.get(id) ?? [])];
       for (let i = deps.length - 1; i >= 0; i--) if (!done.has(deps[i]!.id)) stack.push([deps[i]!.id, false]);
     }
   }

@@ -31,6 +31,7 @@ export interface PrimAttrs {
   Slice: { starts: Ints; ends: Ints }; Pad: { pads: Ints }; Expand: { shape: Ints };
   ReduceSum: Reduce; ReduceMean: Reduce; ReduceMax: Reduce;
   Conv: ConvAttrs; ConvTranspose: ConvAttrs & { outputPadding: Ints };
+  ConvBackwardFilter: ConvAttrs & { kernel: Ints }; ConvBackwardBias: NoAttrs;
   MaxPool: { kernel: Ints; strides: Ints }; MaxPoolGrad: { kernel: Ints };
   Gather: { axis: number }; OneHot: { depth: number };
   Identity: NoAttrs; StopGradient: NoAttrs;
@@ -437,7 +438,7 @@ export const rules: { [K in Prim]: OpRule<K> } = {
       if (form === 'folded') return lowerConvFolded(ctx, a, v, foldPlan(v, a)!);
       ctx.node('Conv', ctx.inputs, [ctx.output], { strides: a.strides, pads: a.pads, dilations: a.dilations, kernel_shape: v.inputs[1]!.shape.slice(2) });
     },
-    grad: (dy, { inputs: [x, w, b], output, attrs }) => {
+    grad: (dy, { inputs: [x, w, b], attrs }) => {
       const [, , h, wd] = x!.shape as [number, number, number, number];
       const [, , kh, kw] = w!.shape as [number, number, number, number];
       const { strides: s, pads: p, dilations: d } = attrs;
@@ -445,11 +446,8 @@ export const rules: { [K in Prim]: OpRule<K> } = {
       const full = (size: number, k: number, i: number) => convTOut(dy.shape[2 + i]!, k, s[i]!, d[i]!, p[i]!, p[i + 2]!, 0);
       const op = [h - full(h, kh, 0), wd - full(wd, kw, 1)];
       const dx = convTranspose(dy, w!, { strides: s, pads: p, dilations: d, outputPadding: op });
-      // dW: cols(X)^T @ dY, in phase order when dY comes out of a MaxPool's gradient.
-      const tile = pooledBy(dy, output);
-      const { dw, dyc, db } = convWeightGrad(x!, dy, attrs, [kh, kw], tile, !!b);
-      if (!b) return [dx, dw];
-      return [dx, dw, db ?? (tile ? rowSum(dyc, x!.shape[0]!) : reduceSum(dy, [0, 2, 3], 0))];
+      const dw = convBackwardFilter(x!, dy, attrs, [kh, kw]);
+      return b ? [dx, dw, convBackwardBias(dy)] : [dx, dw];
     },
   },
   ConvTranspose: {
@@ -483,9 +481,47 @@ export const rules: { [K in Prim]: OpRule<K> } = {
       const { strides: s, pads: p, dilations: d } = attrs;
       const dx = conv(dy, w!, { strides: s, pads: p, dilations: d });
       // ConvTranspose is the adjoint of Conv(., W): its weight gradient is Conv's, with dY as the input and X as the output gradient.
-      const { dw } = convWeightGrad(dy, x!, attrs, [kh, kw]); // [Cin, Cout, kh, kw]
+      const dw = convBackwardFilter(dy, x!, attrs, [kh, kw]); // [Cin, Cout, kh, kw]
       return b ? [dx, dw, reduceSum(dy, [0, 2, 3], 0)] : [dx, dw];
     },
+  },
+  // Conv's weight gradient: (X [N, C, H, W], dY [N, M, Ho, Wo]) -> dW [M, C, kh, kw], the
+  // correlation of X with dY (cuDNN's backward-filter). Bilinear: its gradient is a Conv of X
+  // (for dY) and a ConvTranspose of dY (for X), both with the cotangent as the weights.
+  ConvBackwardFilter: {
+    infer: (inputs, a) => {
+      arity('ConvBackwardFilter', inputs, 2);
+      const [x, dy] = inputs as [Value, Value];
+      float('ConvBackwardFilter', x, 'input X');
+      float('ConvBackwardFilter', dy, 'output gradient dY');
+      if (x.rank !== 4 || dy.rank !== 4 || x.shape[0] !== dy.shape[0]) fail('ConvBackwardFilter', `input X ${fmtShape(x.shape)} and output gradient dY ${fmtShape(dy.shape)} must be [N, C, H, W] and [N, M, Ho, Wo]`);
+      const [kh, kw] = a.kernel as [number, number];
+      const ho = convOut(x.shape[2]!, kh, a.strides[0]!, a.dilations[0]!, a.pads[0]!, a.pads[2]!);
+      const wo = convOut(x.shape[3]!, kw, a.strides[1]!, a.dilations[1]!, a.pads[1]!, a.pads[3]!);
+      if (dy.shape[2] !== ho || dy.shape[3] !== wo) fail('ConvBackwardFilter', `output gradient dY ${fmtShape(dy.shape)} does not match the ${ho}x${wo} output of kernel [${kh}, ${kw}] on input X ${fmtShape(x.shape)}`);
+      return { shape: [dy.shape[1]!, x.shape[1]!, kh, kw], dtype: 'float32' };
+    },
+    lower: (ctx, a, v) => lowerConvBackwardFilterStandard(ctx, a, v),
+    grad: (g, { inputs: [x, dy], attrs }) => {
+      const { strides: s, pads: p, dilations: d } = attrs;
+      const [, , h, wd] = x!.shape as [number, number, number, number];
+      const [kh, kw] = attrs.kernel as [number, number];
+      const full = (k: number, i: number) => convTOut(dy!.shape[2 + i]!, k, s[i]!, d[i]!, p[i]!, p[i + 2]!, 0);
+      const dx = convTranspose(dy!, g, { strides: s, pads: p, dilations: d, outputPadding: [h - full(kh, 0), wd - full(kw, 1)] });
+      return [dx, conv(x!, g, { strides: s, pads: p, dilations: d })];
+    },
+  },
+  // Conv's bias gradient: dY [N, M, Ho, Wo] -> [M], its sum over images and positions.
+  ConvBackwardBias: {
+    infer: (inputs) => {
+      arity('ConvBackwardBias', inputs, 1);
+      const dy = inputs[0]!;
+      float('ConvBackwardBias', dy, 'output gradient dY');
+      if (dy.rank !== 4) fail('ConvBackwardBias', `output gradient dY must be [N, M, Ho, Wo], got ${fmtShape(dy.shape)}`);
+      return { shape: [dy.shape[1]!], dtype: 'float32' };
+    },
+    lower: (ctx) => ctx.node('ReduceSum', [ctx.inputs[0]!, ctx.ints([0, 2, 3])], [ctx.output], { keepdims: 0 }),
+    grad: (g, { inputs: [dy] }) => [expand(reshape(g, [1, g.shape[0]!, 1, 1]), dy!.shape)],
   },
   MaxPool: {
     infer: (inputs, a) => {
@@ -648,14 +684,73 @@ function colsTimes(cols: Value, dyc: Value): Value {
   return reduceSum(parts, [0], 0);
 }
 
+export type ConvFilterForm = { form: 'cols'; tile?: Tile; ones: boolean } | { form: 'standard' };
+
 /**
- * The window of the MaxPool whose gradient `dy` is, when `dy` is exactly that gradient for `y`
- * (y is the pool's only differentiated input): then y's convolution can run in phase order.
+ * How to compute a ConvBackwardFilter (weight gradient) node `v` = (X, dY): 'standard' on the
+ * plain target (a Conv over the batch-transposed tensors, lowerConvBackwardFilterStandard); on the
+ * cpu target 'cols', one GEMM over the whole batch on the im2col matrix of X (`convWeightGrad`),
+ * whose forward convolution then reuses that matrix. Its rows are in phase order for `tile` when
+ * dY is the gradient of a MaxPool of that forward convolution (MaxPoolGrad of Conv(X, ...) with
+ * the same attributes), and it carries a bias column (`ones`, see `biasColumn`) when that
+ * convolution has one input channel and a bias whose gradient (ConvBackwardBias of dY) is in the
+ * graph. Looks at the graph; builds nothing.
  */
-function pooledBy(dy: Value, y: Value): Tile | undefined {
-  if (dy.op !== 'MaxPoolGrad' || dy.inputs[0] !== y) return undefined;
-  const [kh, kw] = (dy.attrs as unknown as PrimAttrs['MaxPoolGrad']).kernel as [number, number];
-  return kh * kw > 1 ? [kh, kw] : undefined;
+export function selectConvFilterForm(v: Value, target: Target): ConvFilterForm {
+  if (target !== 'cpu') return { form: 'standard' };
+  const [x, dy] = v.inputs as [Value, Value];
+  const a = v.attrs as unknown as PrimAttrs['ConvBackwardFilter'];
+  const forward = (u: Value | undefined) =>
+    u?.op === 'Conv' && u.inputs[0] === x && colsKey(u.attrs as unknown as ConvAttrs, u.inputs[1]!.shape.slice(2)) === colsKey(a, a.kernel);
+  let tile: Tile | undefined;
+  if (dy.op === 'MaxPoolGrad' && forward(dy.inputs[0])) {
+    const [kh, kw] = (dy.attrs as unknown as PrimAttrs['MaxPoolGrad']).kernel as [number, number];
+    if (kh * kw > 1) tile = [kh, kw];
+  }
+  const biased = !!x.graph.lookup('ConvBackwardBias', [dy], {}) && x.graph.nodes.some((u) => forward(u) && u.inputs.length > 2);
+  return { form: 'cols', tile, ones: biasColumn(x.shape[1]!, biased) };
+}
+
+/** On the cpu target: a ConvBackwardFilter node's weight gradient and its bias gradient in the 'cols' form. */
+function convGradsOnCols(v: Value): { dw: Value; db: Value } {
+  const [x, dy] = v.inputs as [Value, Value];
+  const a = v.attrs as unknown as PrimAttrs['ConvBackwardFilter'];
+  const form = selectConvFilterForm(v, 'cpu') as { tile?: Tile; ones: boolean };
+  const { dw, dyc, db } = convWeightGrad(x, dy, a, a.kernel as [number, number], form.tile, form.ones);
+  return { dw, db: db ?? (form.tile ? rowSum(dyc, x.shape[0]!) : reduceSum(dy, [0, 2, 3], 0)) };
+}
+
+/**
+ * The cpu target's expansions: primitives that it lowers by rewriting them into other primitives
+ * (the weight and bias gradients of a Conv, on an im2col matrix). The emitter builds them on a
+ * copy of the graph, never on the graph it emits.
+ */
+export const CPU_EXPANSIONS: Partial<Record<Prim, (v: Value) => Value>> = {
+  ConvBackwardFilter: (v) => convGradsOnCols(v).dw,
+  // From the same GEMM as the weight gradient (its bias column) or the same rows (phase order).
+  ConvBackwardBias: (v) => {
+    const dy = v.inputs[0]!;
+    const filter = dy.graph.nodes.find((u) => u.op === 'ConvBackwardFilter' && u.inputs[1] === dy);
+    return filter ? convGradsOnCols(filter).db : reduceSum(dy, [0, 2, 3], 0);
+  },
+};
+
+/**
+ * ConvBackwardFilter as a standard Conv: with the images as channels, X^T [C, N, H, W] convolved
+ * with dY^T [M, N, Ho, Wo] (the stride as the dilation, the dilation as the stride) is dW^T
+ * [C, M, kh', kw'], cut to the kernel [kh, kw] where the padding leaves more.
+ */
+function lowerConvBackwardFilterStandard(ctx: LowerCtx, a: PrimAttrs['ConvBackwardFilter'], v: Value): void {
+  const [x, dy] = v.inputs as [Value, Value];
+  const [kh, kw] = a.kernel as [number, number];
+  const full = [0, 1].map((i) => convOut(x.shape[2 + i]!, dy.shape[2 + i]!, a.dilations[i]!, a.strides[i]!, a.pads[i]!, a.pads[i + 2]!));
+  const [xt, dyt, r, cut] = [ctx.temp('bwf_x'), ctx.temp('bwf_dy'), ctx.temp('bwf_conv'), ctx.temp('bwf_cut')];
+  ctx.node('Transpose', [ctx.inputs[0]!], [xt], { perm: [1, 0, 2, 3] });
+  ctx.node('Transpose', [ctx.inputs[1]!], [dyt], { perm: [1, 0, 2, 3] });
+  ctx.node('Conv', [xt, dyt], [r], { strides: a.dilations, pads: a.pads, dilations: a.strides, kernel_shape: dy.shape.slice(2) });
+  const sliced = full[0]! > kh || full[1]! > kw;
+  if (sliced) ctx.node('Slice', [r, ctx.ints([0, 0]), ctx.ints([kh, kw]), ctx.ints([2, 3])], [cut]);
+  ctx.node('Transpose', [sliced ? cut : r], [ctx.output], { perm: [1, 0, 2, 3] });
 }
 
 /** The permutation from [N, kh, kw, H/kh, W/kw, C] (phase order) to [N, C, H/kh, kh, W/kw, kw] (NCHW). */
@@ -1602,5 +1697,11 @@ export function convTranspose(x: Value, w: Value, o: ConvOptions & { outputPaddi
   return prim('ConvTranspose', o.bias ? [x, w, o.bias] : [x, w], attrs);
 }
 export const maxPool = (x: Value, kernel: Ints, strides: Ints = kernel) => prim('MaxPool', [x], { kernel, strides });
+/** The weight gradient [M, C, kh, kw] of Conv(X, W) with these attributes for X and output gradient dY. */
+export function convBackwardFilter(x: Value, dy: Value, a: ConvAttrs, kernel: Ints): Value {
+  return prim('ConvBackwardFilter', [x, dy], { strides: a.strides, pads: a.pads, dilations: a.dilations, kernel });
+}
+/** The bias gradient [M] of a Conv for output gradient dY [N, M, Ho, Wo]. */
+export const convBackwardBias = (dy: Value) => prim('ConvBackwardBias', [dy], none);
 export const gather = (data: Value, indices: Value, axis = 0) => prim('Gather', [data, indices], { axis });
 export const oneHot = (indices: Value, depth: number) => prim('OneHot', [indices], { depth });
