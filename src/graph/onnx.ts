@@ -150,10 +150,22 @@ export function emitModel(graph: Graph, opts: EmitOptions): EmittedModel {
   for (const id of expanded) {
     const v = g.nodes[id]!;
     const e = CPU_EXPANSIONS[v.op as Prim]!(v);
+    if (!e || e === v) continue;
     alias.set(id, e);
-    need(e);
     const out = outputNameOf.get(id);
     if (out !== undefined && !outputNameOf.has(e.id)) outputNameOf.set(e.id, out);
+  }
+  if (alias.size) {
+    // What the outputs need now: an expanded node needs its expansion, not its inputs.
+    needed.clear();
+    const more = Object.values(opts.outputs).map((v) => v.id);
+    while (more.length) {
+      const id = more.pop()!;
+      if (needed.has(id)) continue;
+      needed.add(id);
+      const e = alias.get(id);
+      for (const i of e ? [e] : g.nodes[id]!.inputs) more.push(i.id);
+    }
   }
   const shared = cpu ? sharedWeightConvs([...needed].map((id) => g.nodes[id]!), (c) => needed.has(c.id)) : [];
   if (shared.length) onCopy();

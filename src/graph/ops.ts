@@ -11,6 +11,7 @@ import {
   type Value,
   broadcastShapes,
   fmtShape,
+  sameShape,
   setInferHook,
   ShapeError,
   sizeOf,
@@ -223,11 +224,8 @@ export const rules: { [K in Prim]: OpRule<K> } = {
   LeakyRelu: {
     infer: (i) => elementwise('LeakyRelu', i),
     lower: (ctx, a) => ctx.node('LeakyRelu', ctx.inputs, [ctx.output], { alpha: a.alpha }),
-    // slope: 1 where x > 0, alpha elsewhere, as Clip(x * 2^254, alpha, 1): two scalar Muls and a
-    // Clip cost less in onnxruntime than Greater, Cast, Mul and Add. 2^254 (applied as 2^127
-    // twice, each exact) takes every positive float, the smallest denormal 2^-149 included, to
-    // at least 2^105 or to +inf, and leaves 0 and negatives at or below 0, so the slope is exact.
-    grad: (dy, { inputs: [x], attrs }) => [mul(dy, stopGradient(clip(mul(mul(x!, 2 ** 127), 2 ** 127), attrs.alpha, 1)))],
+    // The slope: 1 where x > 0, alpha elsewhere (the cpu target computes it as a Clip, `stepSlope`).
+    grad: (dy, { inputs: [x], attrs }) => [mul(dy, stopGradient(where(greater(x!, 0), x!.graph.scalar(1), x!.graph.scalar(attrs.alpha))))],
   },
   // Clip(x, min, max) with scalar bounds; the bounds get no gradient (constants in every use).
   Clip: {
@@ -725,8 +723,9 @@ function convGradsOnCols(v: Value): { dw: Value; db: Value } {
  * (the weight and bias gradients of a Conv, on an im2col matrix). The emitter builds them on a
  * copy of the graph, never on the graph it emits.
  */
-export const CPU_EXPANSIONS: Partial<Record<Prim, (v: Value) => Value>> = {
+export const CPU_EXPANSIONS: Partial<Record<Prim, (v: Value) => Value | undefined>> = {
   ConvBackwardFilter: (v) => convGradsOnCols(v).dw,
+  Where: (v) => stepSlope(v),
   // From the same GEMM as the weight gradient (its bias column) or the same rows (phase order).
   ConvBackwardBias: (v) => {
     const dy = v.inputs[0]!;
@@ -734,6 +733,23 @@ export const CPU_EXPANSIONS: Partial<Record<Prim, (v: Value) => Value>> = {
     return filter ? convGradsOnCols(filter).db : reduceSum(dy, [0, 2, 3], 0);
   },
 };
+
+/**
+ * On the cpu target: Where(x > 0, 1, alpha) for 0 <= alpha <= 1 (the LeakyRelu gradient's slope)
+ * as Clip(x * 2^254, alpha, 1), two scalar Muls and a Clip, which onnxruntime runs faster than
+ * Greater and Where; undefined for any other Where. 2^254 (applied as 2^127 twice, each exact)
+ * takes every positive float, the smallest denormal 2^-149 included, to at least 2^105 or to
+ * +inf, and leaves 0 and negatives at or below 0, so the values are the same.
+ */
+export function stepSlope(v: Value): Value | undefined {
+  const [c, a, b] = v.inputs as [Value, Value, Value];
+  const scalar = (u: Value | undefined) => (u?.op === 'Constant' && u.size === 1 && u.dtype === 'float32' ? (u.graph.constants.get(u.id) as Float32Array)[0]! : undefined);
+  const [x, zero] = c.op === 'Greater' ? (c.inputs as [Value, Value]) : [];
+  const [one, alpha] = [scalar(a), scalar(b)];
+  if (!x || x.dtype !== 'float32' || scalar(zero) !== 0 || one !== 1 || alpha === undefined || !(alpha >= 0 && alpha <= 1)) return undefined;
+  if (a.rank || b.rank || zero!.rank || !sameShape(v.shape, x.shape)) return undefined;
+  return clip(mul(mul(x, 2 ** 127), 2 ** 127), alpha, 1);
+}
 
 /**
  * ConvBackwardFilter as a standard Conv: with the images as channels, X^T [C, N, H, W] convolved
