@@ -3,7 +3,7 @@
 
 import onnxProto from 'onnx-proto';
 import { type DType, type Graph, type Shape, type TensorData, type Value } from './ir.js';
-import { auxInputs, colsPhase, type LowerCtx, type OpRule, type Prim, rules, sharedWeightCols, sharedWeightConvs, type Target, CPU_EXPANSIONS } from './ops.js';
+import { auxInputs, colsPhase, type LowerCtx, type OpRule, type Prim, rules, sharedWeightCols, sharedWeightConvs, type Target, CPU_EXPANSIONS, CPU_LOWERINGS } from './ops.js';
 import { CPU_PASSES, runPasses, type Pass } from './passes/index.js';
 
 const { onnx } = onnxProto;
@@ -230,8 +230,9 @@ export function emitModel(graph: Graph, opts: EmitOptions): EmittedModel {
     const name = outputNameOf.get(v.id) ?? `${v.op}_${v.id}`;
     names.set(v.id, name);
     shapes.set(name, v.shape);
-    const rule = (rules as Record<string, OpRule<Prim>>)[v.op]!;
-    rule.lower(ctxFor(v, name), v.attrs as never, v);
+    // The target's lowering where it has one, else the rule's standard lowering.
+    const lower = (cpu ? (CPU_LOWERINGS as Record<string, OpRule<Prim>['lower'] | undefined>)[v.op] : undefined) ?? (rules as Record<string, OpRule<Prim>>)[v.op]!.lower;
+    lower(ctxFor(v, name), v.attrs as never, v);
   }
 
   const outputs: EmittedModel['outputs'] = [];
