@@ -3,7 +3,8 @@
 
 import onnxProto from 'onnx-proto';
 import { type DType, type Graph, type Shape, type TensorData, type Value } from './ir.js';
-import { auxInputs, colsPhase, type LowerCtx, type OpRule, type Prim, rules, sharedWeightCols, sharedWeightConvs, type Target, CPU_EXPANSIONS, CPU_LOWERINGS } from './ops.js';
+import { type LowerCtx, type OpRule, type Prim, rules, type Target } from './ops.js';
+import { CPU_LOWERINGS, type LoweringPlan, planCpu } from './lower/cpu.js';
 import { CPU_PASSES, runPasses, type Pass } from './passes/index.js';
 
 const { onnx } = onnxProto;
@@ -72,7 +73,7 @@ export function attributeProto(name: string, v: number | readonly number[] | str
 /** Lowers the part of the graph that the outputs need into an ONNX ModelProto. */
 export function emitModel(graph: Graph, opts: EmitOptions): EmittedModel {
   let g = graph;
-  const needed = new Set<number>();
+  let needed = new Set<number>();
   const stack = Object.values(opts.outputs).map((v) => v.id);
   while (stack.length) {
     const id = stack.pop()!;
@@ -124,57 +125,16 @@ export function emitModel(graph: Graph, opts: EmitOptions): EmittedModel {
 
   const target = opts.target ?? 'cpu';
   const cpu = target === 'cpu';
-  // On the cpu target, the primitives in CPU_EXPANSIONS are rewritten into others, and
-  // convolutions sharing a weight with one lowered on an im2col matrix get matrices of their own:
-  // both are built on a copy of the graph (the same ids, so the same names), never on `graph`.
-  let copied = false;
-  const onCopy = () => {
-    if (copied) return;
-    copied = true;
-    const { graph: copy, map } = g.copy();
-    g = copy;
-    opts = { ...opts, outputs: Object.fromEntries(Object.entries(opts.outputs).map(([k, v]) => [k, map.get(v)!])) };
-  };
-  const need = (v: Value) => {
-    const more = [v.id];
-    while (more.length) {
-      const id = more.pop()!;
-      if (needed.has(id)) continue;
-      needed.add(id);
-      for (const i of g.nodes[id]!.inputs) more.push(i.id);
-    }
-  };
-  const alias = new Map<number, Value>(); // an expanded node's id -> its expansion
-  const expanded = cpu ? [...needed].sort((a, b) => a - b).filter((id) => CPU_EXPANSIONS[g.nodes[id]!.op as Prim]) : [];
-  if (expanded.length) onCopy();
-  for (const id of expanded) {
-    const v = g.nodes[id]!;
-    const e = CPU_EXPANSIONS[v.op as Prim]!(v);
-    if (!e || e === v) continue;
-    alias.set(id, e);
+  // What the target builds in IR terms (the cpu target: its expansions and im2col matrices), on a
+  // copy of the graph; and what its lowerings reuse.
+  const plan = cpu ? planCpu(g, opts.outputs, needed) : standardPlan(g, opts.outputs, needed);
+  g = plan.graph;
+  opts = { ...opts, outputs: plan.outputs };
+  const { alias, aux } = plan;
+  needed = plan.needed;
+  for (const [id, e] of alias) {
     const out = outputNameOf.get(id);
     if (out !== undefined && !outputNameOf.has(e.id)) outputNameOf.set(e.id, out);
-  }
-  if (alias.size) {
-    // What the outputs need now: an expanded node needs its expansion, not its inputs.
-    needed.clear();
-    const more = Object.values(opts.outputs).map((v) => v.id);
-    while (more.length) {
-      const id = more.pop()!;
-      if (needed.has(id)) continue;
-      needed.add(id);
-      const e = alias.get(id);
-      for (const i of e ? [e] : g.nodes[id]!.inputs) more.push(i.id);
-    }
-  }
-  const shared = cpu ? sharedWeightConvs([...needed].map((id) => g.nodes[id]!), (c) => needed.has(c.id)) : [];
-  if (shared.length) onCopy();
-  for (const cols of sharedWeightCols(shared.map((v) => g.nodes[v.id]!))) need(cols);
-  // Tensors that a node's lowering reuses (a Conv's im2col matrix), when the graph needs them anyway.
-  const aux = new Map<number, Value[]>();
-  for (const id of cpu ? needed : []) {
-    const extra = auxInputs(g.nodes[id]!).filter((a) => needed.has(a.id));
-    if (extra.length) aux.set(id, extra.slice(0, 1)); // one matrix is enough
   }
   const constantIds = new Set(leaves.filter((v) => opts.bake?.has(String(v.attrs.name))).map((v) => v.id));
 
@@ -184,15 +144,8 @@ export function emitModel(graph: Graph, opts: EmitOptions): EmittedModel {
     aux: (aux.get(v.id) ?? []).map((a) => names.get(a.id)!),
     auxValues: aux.get(v.id) ?? [],
     isConstant: (i) => v.inputs[i]!.op === 'Constant' || constantIds.has(v.inputs[i]!.id),
-    channelsLast: (i) => v.inputs[i]!.op === 'Conv' && aux.has(v.inputs[i]!.id),
-    phases: (i) => {
-      const u = v.inputs[i]!;
-      const conv = u.op === 'MaxPoolGrad' ? u.inputs[0]! : u;
-      const cols = conv.op === 'Conv' ? aux.get(conv.id)?.[0] : undefined;
-      const tile = cols && colsPhase(cols);
-      const kernel = u.op === 'MaxPoolGrad' ? (u.attrs.kernel as number[]) : undefined;
-      return tile && (!kernel || (kernel[0] === tile[0] && kernel[1] === tile[1])) ? tile : undefined;
-    },
+    channelsLast: (i) => plan.channelsLast(v.inputs[i]!),
+    phases: (i) => plan.phases(v.inputs[i]!),
     output: out,
     node(opType, ins, outs, attrs = {}) {
       if (opts.dynamicBatch !== undefined && (opType === 'Expand' || v.shape[0] !== opts.dynamicBatch)) {
@@ -263,11 +216,16 @@ export function emitModel(graph: Graph, opts: EmitOptions): EmittedModel {
   return { bytes: onnx.ModelProto.encode(model).finish(), inputs, outputs, nodeCount: final.length };
 }
 
+/** The plain target's plan: the graph as it is, each primitive lowered by its rule. */
+function standardPlan(g: Graph, outputs: Record<string, Value>, needed: Set<number>): LoweringPlan {
+  return { graph: g, outputs, needed, alias: new Map(), aux: new Map(), channelsLast: () => false, phases: () => undefined };
+}
+
 /**
  * Node ids in an order where every node follows its inputs and its aux tensors, and an expanded
  * node its expansion (depth first).
  */
-function topoOrder(g: Graph, needed: ReadonlySet<number>, aux: ReadonlyMap<number, Value[]>, alias: ReadonlyMap<number, Value>): number[] {
+function topoOrder(g: Graph, needed: ReadonlySet<number>, aux: ReadonlyMap<number, readonly Value[]>, alias: ReadonlyMap<number, Value>): number[] {
   if (!aux.size && !alias.size) return [...needed].sort((a, b) => a - b); // ids are already topological
   const order: number[] = [];
   const done = new Set<number>();

@@ -5,7 +5,7 @@
 // the emitter's copy of the graph. The selectors may look at the graph; nothing here changes it.
 // Why each form is faster, with measurements: docs/engine.md.
 
-import { sameShape, type Value } from '../ir.js';
+import { type Graph, sameShape, type Value } from '../ir.js';
 import { type ConvAttrs, type Ints, type LowerCtx, type LowerEnv, type Lowering, type Prim, type PrimAttrs, type Target, type Tile } from '../prims/types.js';
 import { onnxType } from '../prims/helpers.js';
 import { convRules } from '../prims/conv.js';
@@ -1005,3 +1005,81 @@ export const CPU_LOWERINGS: { [K in Prim]?: Lowering<K> } = {
     (form === 'nhwc' ? lowerMaxPoolGradNhwc : lowerMaxPoolGradUpsampled)(ctx, a.kernel as [number, number], v);
   },
 };
+
+/** What the emitter lowers: prepared by `planCpu` for the cpu target (onnx.ts: `standardPlan` for the plain one). */
+export interface LoweringPlan {
+  /** The graph to lower: the emitted graph itself, or a copy holding what the plan built. */
+  readonly graph: Graph;
+  /** The outputs, as values of `graph`. */
+  readonly outputs: Record<string, Value>;
+  /** The ids of the nodes the outputs need. */
+  readonly needed: Set<number>;
+  /** An expanded node's id -> its expansion: the node lowers as that value. */
+  readonly alias: ReadonlyMap<number, Value>;
+  /** Tensors a node's lowering reuses beyond its inputs (a Conv's im2col matrix), by node id. */
+  readonly aux: ReadonlyMap<number, readonly Value[]>;
+  /** LowerEnv's facts about a node's input u: computed channels-last, or in phase order. */
+  channelsLast(u: Value): boolean;
+  phases(u: Value): Tile | undefined;
+}
+
+/**
+ * The cpu target's plan for the nodes `needed` (by id) of `g`'s `outputs`: on a copy of `g` (the
+ * same ids, so the same names), the expansions of CPU_EXPANSIONS and the im2col matrices of the
+ * convolutions that share a weight with one on an im2col matrix (`sharedWeightConvs`); then the
+ * matrix each Conv's lowering reuses. `g` is left as it is.
+ */
+export function planCpu(g: Graph, outputs: Record<string, Value>, needed: ReadonlySet<number>): LoweringPlan {
+  let graph = g;
+  let outs = outputs;
+  const want = new Set(needed);
+  const onCopy = () => {
+    if (graph !== g) return;
+    const { graph: copy, map } = g.copy();
+    graph = copy;
+    outs = Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, map.get(v)!]));
+  };
+  const alias = new Map<number, Value>();
+  const expanded = [...want].sort((a, b) => a - b).filter((id) => CPU_EXPANSIONS[g.nodes[id]!.op as Prim]);
+  if (expanded.length) onCopy();
+  for (const id of expanded) {
+    const v = graph.nodes[id]!;
+    const e = CPU_EXPANSIONS[v.op as Prim]!(v);
+    if (e && e !== v) alias.set(id, e);
+  }
+  // What the outputs need: an expanded node needs its expansion, not its inputs. One depth-first
+  // walk from all outputs: the shared-weight matrices are built, and numbered, in its order.
+  const reach = (...from: Value[]) => {
+    const more = from.map((v) => v.id);
+    while (more.length) {
+      const id = more.pop()!;
+      if (want.has(id)) continue;
+      want.add(id);
+      const e = alias.get(id);
+      for (const i of e ? [e] : graph.nodes[id]!.inputs) more.push(i.id);
+    }
+  };
+  if (alias.size) {
+    want.clear();
+    reach(...Object.values(outs));
+  }
+  const shared = sharedWeightConvs([...want].map((id) => graph.nodes[id]!), (c) => want.has(c.id));
+  if (shared.length) onCopy();
+  for (const cols of sharedWeightCols(shared.map((v) => graph.nodes[v.id]!))) reach(cols);
+  const aux = new Map<number, Value[]>();
+  for (const id of want) {
+    const extra = auxInputs(graph.nodes[id]!).filter((a) => want.has(a.id));
+    if (extra.length) aux.set(id, extra.slice(0, 1)); // one matrix is enough
+  }
+  return {
+    graph, outputs: outs, needed: want, alias, aux,
+    channelsLast: (u) => u.op === 'Conv' && aux.has(u.id),
+    phases: (u) => {
+      const conv = u.op === 'MaxPoolGrad' ? u.inputs[0]! : u;
+      const cols = conv.op === 'Conv' ? aux.get(conv.id)?.[0] : undefined;
+      const tile = cols && colsPhase(cols);
+      const kernel = u.op === 'MaxPoolGrad' ? (u.attrs.kernel as number[]) : undefined;
+      return tile && (!kernel || sameTile(tile, kernel)) ? tile : undefined;
+    },
+  };
+}
