@@ -6,7 +6,7 @@ import * as o from '../src/graph/ops.js';
 import * as nn from '../src/graph/nn.js';
 import { buildTrainStep, type StepGraph } from '../src/graph/step.js';
 import type { OptimizerSpec } from '../src/graph/optim.js';
-import { emitModel, type EmittedModel } from '../src/graph/onnx.js';
+import { emitModel, type EmittedModel, type Target } from '../src/graph/onnx.js';
 
 export interface FeatureParams { c1: nn.Conv2d; c2: nn.Conv2d; fc: nn.Linear; out: nn.Linear }
 
@@ -50,10 +50,10 @@ export function buildFeatureStep(g: Graph, batch: number, classes = 20, optimize
  * in [0, 1] -> features [n, 128] and logits [n, classes]. With `dynamicBatch`, one file serves
  * any batch size (dimension 0 emitted as 'N').
  */
-export function emitFeatureInference(n: number, weights: ReadonlyMap<string, Float32Array>, classes = 20, dynamicBatch = false): EmittedModel {
+export function emitFeatureInference(n: number, weights: ReadonlyMap<string, Float32Array>, classes = 20, dynamicBatch = false, target: Target = 'cpu'): EmittedModel {
   const g = new Graph();
   const p = featureParams(g, classes);
   const x = g.input('x', [n, 1, 28, 28]);
   const { features, logits } = featureNet(x, p);
-  return emitModel(g, { outputs: { features, logits }, bake: weights, name: 'features', dynamicBatch: dynamicBatch ? n : undefined });
+  return emitModel(g, { outputs: { features, logits }, bake: weights, name: 'features', dynamicBatch: dynamicBatch ? n : undefined, target });
 }

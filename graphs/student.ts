@@ -5,7 +5,7 @@ import { Graph, type Value } from '../src/graph/ir.js';
 import * as o from '../src/graph/ops.js';
 import * as nn from '../src/graph/nn.js';
 import { buildTrainStep, type StepGraph } from '../src/graph/step.js';
-import { emitModel, type EmittedModel } from '../src/graph/onnx.js';
+import { emitModel, type EmittedModel, type Target } from '../src/graph/onnx.js';
 import type { OptimizerSpec } from '../src/graph/optim.js';
 
 export interface StudentArch {
@@ -265,18 +265,18 @@ export function buildStudentStep(g: Graph, a: StudentArch, l: StudentLoss, batch
 }
 
 /** The servable encoder: images [N, 1, 28, 28] in [0, 1] -> mu, logvar [N, zDim], task logits [N, T]. */
-export function emitEncoderInference(a: StudentArch, n: number, weights: ReadonlyMap<string, Float32Array>, dynamicBatch = false): EmittedModel {
+export function emitEncoderInference(a: StudentArch, n: number, weights: ReadonlyMap<string, Float32Array>, dynamicBatch = false, target: Target = 'cpu'): EmittedModel {
   const g = new Graph();
   const enc = encoderParams(g, a);
   const q = encode(g.input('images', [n, 1, 28, 28]), enc);
-  return emitModel(g, { outputs: { mu: q.mu, logvar: q.logvar, task_logits: q.taskLogits }, bake: weights, name: 'encoder', dynamicBatch: dynamicBatch ? n : undefined });
+  return emitModel(g, { outputs: { mu: q.mu, logvar: q.logvar, task_logits: q.taskLogits }, bake: weights, name: 'encoder', dynamicBatch: dynamicBatch ? n : undefined, target });
 }
 
 /** The servable decoder: z [N, zDim], task one-hot [N, T] -> pixels [N, 1, 28, 28] in [0, 1]. */
-export function emitDecoderInference(a: StudentArch, n: number, weights: ReadonlyMap<string, Float32Array>, dynamicBatch = false): EmittedModel {
+export function emitDecoderInference(a: StudentArch, n: number, weights: ReadonlyMap<string, Float32Array>, dynamicBatch = false, target: Target = 'cpu'): EmittedModel {
   const g = new Graph();
   const dec = decoderParams(g, a);
   const z = g.input('z', [n, a.zDim]);
   const task = g.input('task', [n, a.tasks]);
-  return emitModel(g, { outputs: { images: o.sigmoid(decode(z, task, dec)) }, bake: weights, name: 'decoder', dynamicBatch: dynamicBatch ? n : undefined });
+  return emitModel(g, { outputs: { images: o.sigmoid(decode(z, task, dec)) }, bake: weights, name: 'decoder', dynamicBatch: dynamicBatch ? n : undefined, target });
 }

@@ -6,7 +6,7 @@ import * as o from '../src/graph/ops.js';
 import * as nn from '../src/graph/nn.js';
 import { gradients } from '../src/graph/autodiff.js';
 import { buildTrainStep, type StepGraph } from '../src/graph/step.js';
-import { emitModel, type EmittedModel } from '../src/graph/onnx.js';
+import { emitModel, type EmittedModel, type Target } from '../src/graph/onnx.js';
 import type { OptimizerSpec } from '../src/graph/optim.js';
 
 export interface TeacherArch {
@@ -230,22 +230,22 @@ export function buildGeneratorStep(g: Graph, a: TeacherArch, t: TeacherTraining)
 }
 
 /** The servable generator: z [N, zDim] -> images [N, 1, 28, 28] in [0, 1], weights baked in. */
-export function emitGeneratorInference(a: TeacherArch, n: number, weights: ReadonlyMap<string, Float32Array>, dynamicBatch = false): EmittedModel {
+export function emitGeneratorInference(a: TeacherArch, n: number, weights: ReadonlyMap<string, Float32Array>, dynamicBatch = false, target: Target = 'cpu'): EmittedModel {
   const g = new Graph();
   const G = generatorParams(g, { ...a, spectralNorm: [false, false, false] });
   const z = g.input('z', [n, a.zDim]);
   const images = o.add(o.mul(generator(z, G, true).images, 0.5), 0.5);
-  return emitModel(g, { outputs: { images }, bake: weights, name: 'generator', dynamicBatch: dynamicBatch ? n : undefined });
+  return emitModel(g, { outputs: { images }, bake: weights, name: 'generator', dynamicBatch: dynamicBatch ? n : undefined, target });
 }
 
 /** The frozen critic for distillation: images in [0, 1] -> score [N, 1] and spatially pooled features [N, 2w]. */
-export function emitCriticInference(a: TeacherArch, n: number, weights: ReadonlyMap<string, Float32Array>): EmittedModel {
+export function emitCriticInference(a: TeacherArch, n: number, weights: ReadonlyMap<string, Float32Array>, target: Target = 'cpu'): EmittedModel {
   const g = new Graph();
   const D = criticParams(g, a);
   const x = g.input('images', [n, 1, 28, 28]);
   const { score, features } = critic(o.sub(o.mul(x, 2), 1), D);
   const pooled = o.reduceMean(o.reshape(features, [n, 49, 2 * a.criticWidth]), [1], 0); // [N, 2w]
-  return emitModel(g, { outputs: { score, features: pooled }, bake: weights, name: 'critic' });
+  return emitModel(g, { outputs: { score, features: pooled }, bake: weights, name: 'critic', target });
 }
 
 /**

@@ -1,6 +1,8 @@
 // npm run bench: the REFERENCE-MODELS benchmark cases at batch 64 on the CPU, median ms over
-// timed steps after warm-up; side by side with PyTorch (tools/bench_torch.py) where Debian's
-// python3-torch is installed. Writes results/bench/latest.json.
+// timed steps after warm-up, each graph lowered for the cpu target and for the plain one (the
+// standard-ONNX forms that other providers run); side by side with PyTorch
+// (tools/bench_torch.py) where Debian's python3-torch is installed. Writes
+// results/bench/latest.json.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -8,7 +10,7 @@ import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { Graph } from '../src/graph/ir.js';
-import type { EmittedModel } from '../src/graph/onnx.js';
+import type { EmittedModel, Target } from '../src/graph/onnx.js';
 import type { StepGraph } from '../src/graph/step.js';
 import { createSession, StepRunner, TensorStore } from '../src/runtime/index.js';
 import { Rng } from '../src/util/rng.js';
@@ -20,8 +22,10 @@ import { buildFeatureStep } from '../graphs/features.js';
 
 const HELP = `npm run bench -- [options]
 
-Times the benchmark cases of shared/design/REFERENCE-MODELS.md at batch 64 on the CPU and
-compares them with PyTorch (tools/bench_torch.py, run with /usr/bin/python3) when it is installed.
+Times the benchmark cases of shared/design/REFERENCE-MODELS.md at batch 64 on the CPU, each
+graph lowered for the cpu target (ours) and for the plain target (standard ONNX operators, as
+WebAssembly, WebGPU and CUDA run them), and compares them with PyTorch (tools/bench_torch.py,
+run with /usr/bin/python3) when it is installed.
 
 Options:
   --threads N     intra-op threads for both sides (default: number of cores)
@@ -40,6 +44,7 @@ Options:
                   student steps per onnxruntime run (default ${STUDENT_STEPS_PER_RUN}, as npm run train
                   runs them; student_step reports the time per step)
   --no-torch      skip the PyTorch side
+  --no-plain      skip the plain-target column
   --profile DIR   write onnxruntime per-op profiles to DIR
   --out FILE      where to write the JSON (default results/bench/latest.json)
   -h, --help      this text
@@ -56,7 +61,7 @@ process.on('uncaughtException', (err) => {
 const { values: args } = parseArgs({
   options: {
     threads: { type: 'string' }, steps: { type: 'string', default: '50' }, warmup: { type: 'string', default: '10' }, rounds: { type: 'string', default: '1' }, 'min-time': { type: 'string', default: '2' },
-    cases: { type: 'string' }, 'student-steps-per-run': { type: 'string' }, 'no-torch': { type: 'boolean', default: false }, profile: { type: 'string' },
+    cases: { type: 'string' }, 'student-steps-per-run': { type: 'string' }, 'no-torch': { type: 'boolean', default: false }, 'no-plain': { type: 'boolean', default: false }, profile: { type: 'string' },
     out: { type: 'string', default: 'results/bench/latest.json' }, help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -95,16 +100,18 @@ const oneHot = (n: number, k: number) => {
 };
 if (args.profile) makeDirs(args.profile);
 const opts = (label: string) => ({ threads, profilePrefix: args.profile ? `${args.profile}/${label}` : undefined });
+/** The lowering targets timed: the cpu one, and the plain one unless --no-plain. */
+const TIMED: readonly Target[] = args['no-plain'] ? ['cpu'] : ['cpu', 'plain'];
 
 /** `run` takes `perRun` steps (or inferences). */
 interface Timed { run: () => Promise<unknown>; perRun: number; nodes: number; end: () => Promise<void>; release: () => Promise<void> }
 
-async function stepCase(label: string, build: (g: Graph) => StepGraph, feeds: Record<string, Float32Array | number>, stepsPerRun = 1): Promise<Timed> {
+async function stepCase(label: string, target: Target, build: (g: Graph) => StepGraph, feeds: Record<string, Float32Array | number>, stepsPerRun = 1): Promise<Timed> {
   const g = new Graph();
   const step = build(g);
   const store = new TensorStore();
   store.declare(g, 0);
-  const runner = await StepRunner.create(step, store, { ...opts(label), stepsPerRun });
+  const runner = await StepRunner.create(step, store, { ...opts(label), stepsPerRun, target });
   const tensors = Object.fromEntries(
     Object.entries(feeds).map(([k, v]) => {
       const inp = step.inputs.find((i) => i.name === k)!;
@@ -114,7 +121,7 @@ async function stepCase(label: string, build: (g: Graph) => StepGraph, feeds: Re
   const batch = Array.from({ length: stepsPerRun }, () => tensors);
   return {
     run: () => (stepsPerRun > 1 ? runner.runSteps(batch) : runner.run(tensors)), perRun: stepsPerRun,
-    nodes: step.nodeCount, end: async () => runner.endProfiling(), release: () => runner.release(),
+    nodes: runner.graph.nodeCount, end: async () => runner.endProfiling(), release: () => runner.release(),
   };
 }
 
@@ -136,34 +143,34 @@ const T = teacher.referenceTeacher;
 const S = student.referenceStudent;
 const tt = teacher.referenceTraining;
 
-/** `round` names the profile file when there are several rounds. */
-async function makeCase(name: CaseName, round: number): Promise<Timed> {
-  const label = rounds > 1 ? `${name}_round${round + 1}` : name;
+/** `round` names the profile file when there are several rounds; `target` is the lowering target. */
+async function makeCase(name: CaseName, round: number, target: Target): Promise<Timed> {
+  const label = `${name}${target === 'cpu' ? '' : `_${target}`}${rounds > 1 ? `_round${round + 1}` : ''}`;
   switch (name) {
     case 'critic_step':
-      return stepCase(label, (g) => teacher.buildCriticStep(g, T, tt), {
+      return stepCase(label, target, (g) => teacher.buildCriticStep(g, T, tt), {
         real: images(B), fake: rand(B * 784, () => rng.uniform() * 2 - 1), eps: rand(B, () => rng.uniform()), lr: 1e-4,
       });
     case 'generator_step':
-      return stepCase(label, (g) => teacher.buildGeneratorStep(g, T, tt), { z: rand(B * T.zDim, () => rng.normal()), lr: 1e-4 });
+      return stepCase(label, target, (g) => teacher.buildGeneratorStep(g, T, tt), { z: rand(B * T.zDim, () => rng.normal()), lr: 1e-4 });
     case 'student_step':
-      return stepCase(label, (g) => student.buildStudentStep(g, S, student.referenceStudentLoss, B), {
+      return stepCase(label, target, (g) => student.buildStudentStep(g, S, student.referenceStudentLoss, B), {
         x: images(B), task: oneHot(B, S.tasks), view1: images(B), view2: images(B), noise: rand(B * S.zDim, () => rng.normal()), lr: 1e-3,
       }, studentStepsPerRun);
     case 'features_step':
-      return stepCase(label, (g) => buildFeatureStep(g, B), { x: images(B), labels: oneHot(B, 20), lr: 1e-3 });
+      return stepCase(label, target, (g) => buildFeatureStep(g, B), { x: images(B), labels: oneHot(B, 20), lr: 1e-3 });
     case 'generator_b1':
     case 'generator_b64': {
       const n = name === 'generator_b1' ? 1 : B;
       const w = weightsFor((g) => teacher.generatorParams(g, T));
       const baked = teacher.normalizedGeneratorWeights(T, (k) => w.get(k)!);
-      return inferCase(label, teacher.emitGeneratorInference(T, n, baked), { z: rand(n * T.zDim, () => rng.normal()) });
+      return inferCase(label, teacher.emitGeneratorInference(T, n, baked, false, target), { z: rand(n * T.zDim, () => rng.normal()) });
     }
     case 'decoder_b1':
     case 'decoder_b64': {
       const n = name === 'decoder_b1' ? 1 : B;
       const w = weightsFor((g) => student.decoderParams(g, S));
-      return inferCase(label, student.emitDecoderInference(S, n, w), { z: rand(n * S.zDim, () => rng.normal()), task: oneHot(n, S.tasks) });
+      return inferCase(label, student.emitDecoderInference(S, n, w, false, target), { z: rand(n * S.zDim, () => rng.normal()), task: oneHot(n, S.tasks) });
     }
   }
 }
@@ -209,47 +216,57 @@ class TorchSide {
   }
 }
 
+/** Times one case's runs for `target`: `n` runs and at least `minMs` after the warm-up; ms per step. */
+async function timeCase(name: CaseName, r: number, target: Target, n: number, minMs: number, into: number[]): Promise<{ nodes: number; perRun: number }> {
+  const c = await makeCase(name, r, target);
+  for (let i = 0; i < warmup; i++) await c.run();
+  for (let i = 0, spent = 0; i < n || spent < minMs; i++) {
+    const t0 = performance.now();
+    await c.run();
+    const ms = performance.now() - t0;
+    spent += ms;
+    into.push(ms / c.perRun);
+  }
+  if (args.profile) await c.end(); // flushes the profile file
+  await c.release();
+  return { nodes: c.nodes, perRun: c.perRun };
+}
+
 const torch = await TorchSide.start();
-const ours: Record<string, { ms: number; nodes: number }> = {};
+const ours: Record<string, Partial<Record<Target, { ms: number; nodes: number }>>> = {};
 const theirs: Record<string, number> = {};
 for (const name of selected) {
-  const times: number[] = [];
+  const times: Record<string, number[]> = Object.fromEntries(TIMED.map((t) => [t, []]));
+  const nodes: Record<string, number> = {};
   const torchTimes: number[] = [];
-  let nodes = 0;
   let perRun = 1;
   for (let r = 0; r < rounds; r++) {
     // steps spread over the rounds; each side warms up before its round (caches, threads), and
     // our session is released before PyTorch's round so that its threads are not the neighbours
     const n = Math.floor((steps * (r + 1)) / rounds) - Math.floor((steps * r) / rounds);
     const minMs = (minTime * 1000) / rounds;
-    const c = await makeCase(name, r);
-    ({ nodes, perRun } = c);
-    for (let i = 0; i < warmup; i++) await c.run();
-    for (let i = 0, spent = 0; i < n || spent < minMs; i++) {
-      const t0 = performance.now();
-      await c.run();
-      const ms = performance.now() - t0;
-      spent += ms;
-      times.push(ms / c.perRun);
-    }
-    if (args.profile) await c.end(); // flushes the profile file
-    await c.release();
+    for (const target of TIMED) ({ nodes: nodes[target]!, perRun } = await timeCase(name, r, target, n, minMs, times[target]!));
     if (torch) {
       await sleep(PAUSE_MS);
       torchTimes.push(...(await torch.times(name, warmup, n, minMs)));
       await sleep(PAUSE_MS);
     }
   }
-  ours[name] = { ms: median(times), nodes };
+  ours[name] = Object.fromEntries(TIMED.map((t) => [t, { ms: median(times[t]!), nodes: nodes[t]! }]));
   if (torch) theirs[name] = median(torchTimes);
   const pt = torch ? `; PyTorch ${theirs[name]!.toFixed(2)} ms (min ${Math.min(...torchTimes).toFixed(2)}, ${torchTimes.length} runs)` : '';
-  process.stderr.write(`${name}: ${ours[name]!.ms.toFixed(2)} ms (min ${Math.min(...times).toFixed(2)}, ${times.length} runs; ${nodes} ONNX nodes${perRun > 1 ? `, ${perRun} steps per run` : ''})${pt}\n`);
+  const sides = TIMED.map((t) => `${t} ${ours[name]![t]!.ms.toFixed(2)} ms (min ${Math.min(...times[t]!).toFixed(2)}, ${times[t]!.length} runs; ${nodes[t]} ONNX nodes)`).join('; ');
+  process.stderr.write(`${name}: ${sides}${perRun > 1 ? `, ${perRun} steps per run` : ''}${pt}\n`);
 }
 torch?.close();
 const cases = selected.map((name) => {
   const pt = theirs[name] ?? null;
-  const ms = ours[name]!.ms;
-  return { name, ms: round(ms), pytorch_ms: pt === null ? null : round(pt), ratio: pt === null ? null : round(ms / pt), nodes: ours[name]!.nodes };
+  const { ms, nodes } = ours[name]!.cpu!;
+  const plain = ours[name]!.plain;
+  return {
+    name, ms: round(ms), pytorch_ms: pt === null ? null : round(pt), ratio: pt === null ? null : round(ms / pt), nodes,
+    plain_ms: plain ? round(plain.ms) : null, plain_ratio: plain && pt !== null ? round(plain.ms / pt) : null, plain_nodes: plain?.nodes ?? null,
+  };
 });
 function round(x: number): number {
   return Math.round(x * 1000) / 1000;
@@ -257,8 +274,10 @@ function round(x: number): number {
 const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, onnxruntime-node ${ort.env.versions.common}${process.env.GLIBC_TUNABLES ? `, GLIBC_TUNABLES=${process.env.GLIBC_TUNABLES}` : ''}`;
 const result = { cases, threads, machine, steps, min_time_s: minTime, warmup, rounds, student_steps_per_run: studentStepsPerRun };
 writeFileAtomic(args.out!, JSON.stringify(result, null, 2) + '\n');
-console.log(`\n${'case'.padEnd(16)}${'ours ms'.padStart(10)}${'pytorch ms'.padStart(12)}${'ratio'.padStart(8)}`);
+// ours: the cpu target; plain: the plain target (the price of portability), both against PyTorch
+console.log(`\n${'case'.padEnd(16)}${'ours ms'.padStart(10)}${'pytorch ms'.padStart(12)}${'ratio'.padStart(8)}${'plain ms'.padStart(11)}${'plain ratio'.padStart(13)}`);
 for (const c of cases) {
-  console.log(`${c.name.padEnd(16)}${c.ms.toFixed(2).padStart(10)}${(c.pytorch_ms?.toFixed(2) ?? '-').padStart(12)}${(c.ratio?.toFixed(2) ?? '-').padStart(8)}`);
+  const f = (x: number | null, w: number) => (x?.toFixed(2) ?? '-').padStart(w);
+  console.log(`${c.name.padEnd(16)}${f(c.ms, 10)}${f(c.pytorch_ms, 12)}${f(c.ratio, 8)}${f(c.plain_ms, 11)}${f(c.plain_ratio, 13)}`);
 }
 console.log(`\n${machine}; threads ${threads}; median of at least ${steps} runs and ${minTime} s per case and side, after ${warmup} warm-up (one step each; student_step: ${studentStepsPerRun} per run, ms per step), in ${rounds} rounds alternating with PyTorch's; written to ${args.out}`);

@@ -10,6 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { Graph } from '../graph/ir.js';
+import { targetForDevice } from '../graph/onnx.js';
 import { buildFeatureStep, emitFeatureInference, featureParamList, featureParams } from '../../graphs/features.js';
 import { StepRunner, TensorStore, type Device } from '../runtime/index.js';
 import { sha256 } from '../train/export.js';
@@ -100,7 +101,10 @@ export async function loadFeatureExtractor(opts: FeatureNetOptions = {}): Promis
   // The training graph is part of the key: an engine whose lowering computes the step in another
   // order trains other weights, and every FID moves with them.
   const g = new Graph();
-  const step = buildFeatureStep(g, config.batch, FEATURE_CLASSES);
+  // The step as the device runs it (its lowering target, see StepRunner.create).
+  const target = targetForDevice(opts.device ?? 'cpu');
+  const built = buildFeatureStep(g, config.batch, FEATURE_CLASSES);
+  const step = built.target === target ? built : built.retarget!(target);
   const graphSha256 = sha256(step.bytes);
   const key = createHash('sha256').update(JSON.stringify({ dataSha256, config, graphSha256 })).digest('hex').slice(0, 16);
   const dir = join(opts.cacheDir ?? DEFAULT_FEATURE_CACHE, `lenet-${key}`);
@@ -151,7 +155,7 @@ export async function loadFeatureExtractor(opts: FeatureNetOptions = {}): Promis
     }
   }
   const weights = new Map(featureParamList(featureParams(new Graph(), FEATURE_CLASSES)).map((p) => [String(p.attrs.name), store.read(String(p.attrs.name))]));
-  const bytes = emitFeatureInference(11, weights, FEATURE_CLASSES, true).bytes;
+  const bytes = emitFeatureInference(11, weights, FEATURE_CLASSES, true, target).bytes;
   const trainSeconds = (performance.now() - t0) / 1000;
   const fx = await lenetExtractor(bytes, { name: 'lenet-mnist-fashion', description: '', ...session });
   const testAccuracy = {

@@ -7,7 +7,7 @@
 import * as ort from 'onnxruntime-node';
 import { Graph } from '../graph/ir.js';
 import { buildFeatureStep, featureNet, featureParamList, featureParams } from '../../graphs/features.js';
-import { emitModel } from '../graph/onnx.js';
+import { emitModel, targetForDevice } from '../graph/onnx.js';
 import { StepRunner, TensorStore, createSession, type Device } from '../runtime/index.js';
 import { Rng } from '../util/rng.js';
 import { PIXELS, type ClassifyingExtractor } from './features.js';
@@ -76,7 +76,7 @@ async function makeKit(classes: number, batch: number, session: { threads?: numb
   const p = featureParams(ig, classes);
   const x = ig.input('x', [11, 1, 28, 28]);
   const params = featureParamList(p).map((v) => String(v.attrs.name));
-  const infer = await createSession(emitModel(ig, { outputs: { logits: featureNet(x, p).logits }, dynamicBatch: 11, name: 'classifier' }).bytes, session);
+  const infer = await createSession(emitModel(ig, { outputs: { logits: featureNet(x, p).logits }, dynamicBatch: 11, name: 'classifier', target: targetForDevice(session.device ?? 'cpu') }).bytes, session);
   return { graph, runner, infer, params, lock: Promise.resolve() };
 }
 

@@ -116,6 +116,35 @@ export class Graph {
     return this.side.get(key) as T;
   }
 
+  /**
+   * A copy of this graph on new values with the same ids, leaves, constants, interned nodes and
+   * side tables (their values, maps, arrays and plain objects copied, values mapped), and the map
+   * from this graph's values to the copy's. Building on the copy leaves this graph as it is.
+   */
+  copy(): { graph: Graph; map: ReadonlyMap<Value, Value> } {
+    const c = new Graph();
+    const map = new Map<Value, Value>();
+    for (const v of this.nodes) {
+      const u = new Value(c, v.id, v.op, v.inputs.map((i) => map.get(i)!), v.attrs, v.dtype, v.shape);
+      map.set(v, u);
+      c.nodes.push(u);
+    }
+    for (const [name, info] of this.leaves) c.leaves.set(name, { ...info, value: map.get(info.value)! });
+    for (const [id, data] of this.constants) c.constants.set(id, data);
+    for (const [key, v] of this.interned) c.interned.set(key, map.get(v)!);
+    const remap = (x: unknown): unknown => {
+      if (x instanceof Value) return map.get(x) ?? x;
+      if (x instanceof Map) return new Map([...x].map(([k, y]) => [remap(k), remap(y)]));
+      if (Array.isArray(x)) return x.map(remap);
+      if (x && typeof x === 'object' && Object.getPrototypeOf(x) === Object.prototype) {
+        return Object.fromEntries(Object.entries(x).map(([k, y]) => [k, remap(y)]));
+      }
+      return x;
+    };
+    for (const [key, t] of this.side) c.side.set(key, remap(t));
+    return { graph: c, map };
+  }
+
   /** Per-step data (a batch, noise, the step counter). */
   input(name: string, shape: Shape, dtype: DType = 'float32'): Value {
     return this.leaf(name, 'input', shape, dtype);
@@ -177,6 +206,11 @@ export class Graph {
 
   scalar(x: number, dtype: DType = 'float32'): Value {
     return this.constant([x], [], dtype);
+  }
+
+  /** The node that `apply(op, inputs, attrs)` would return, if the graph holds it already; builds nothing. */
+  lookup(op: string, inputs: readonly Value[], attrs: Attrs = {}): Value | undefined {
+    return this.interned.get(`${op}|${inputs.map((x) => x.id).join(',')}|${JSON.stringify(attrs)}`);
   }
 
   /** Records one op application after shape inference; identical applications are shared. */

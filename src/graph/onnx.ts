@@ -3,7 +3,8 @@
 
 import onnxProto from 'onnx-proto';
 import { type DType, type Graph, type Shape, type TensorData, type Value } from './ir.js';
-import { auxInputs, colsPhase, type LowerCtx, type OpRule, type Prim, rules, sharedWeightCols } from './ops.js';
+import { type LowerCtx, type OpRule, type Prim, rules, type Target } from './ops.js';
+import { CPU_LOWERINGS, type LoweringPlan, planCpu } from './lower/cpu.js';
 import { CPU_PASSES, runPasses, type Pass } from './passes/index.js';
 
 const { onnx } = onnxProto;
@@ -13,6 +14,16 @@ export const OPSET = 17;
 export const IR_VERSION = 8;
 
 const dataType: Record<DType, number> = { float32: onnx.TensorProto.DataType.FLOAT, int64: onnx.TensorProto.DataType.INT64, bool: onnx.TensorProto.DataType.BOOL };
+
+export { TARGETS, type Target } from './ops.js';
+
+/** The execution providers that emitted graphs run on. */
+export type ExecutionDevice = 'cpu' | 'wasm' | 'webgpu' | 'cuda';
+
+/** The lowering target for a device: onnxruntime's CPU provider gets 'cpu', every other one 'plain'. */
+export function targetForDevice(device: ExecutionDevice): Target {
+  return device === 'cpu' ? 'cpu' : 'plain';
+}
 
 export interface EmitOptions {
   /** Graph outputs by name. */
@@ -31,6 +42,8 @@ export interface EmitOptions {
   dynamicBatch?: number;
   /** The node-level passes run on the emitted nodes (src/graph/passes); default CPU_PASSES, [] for none. */
   passes?: readonly Pass[];
+  /** The lowering target (see `Target`, `targetForDevice`); default 'cpu'. */
+  target?: Target;
 }
 
 export interface EmittedModel {
@@ -58,8 +71,9 @@ export function attributeProto(name: string, v: number | readonly number[] | str
 }
 
 /** Lowers the part of the graph that the outputs need into an ONNX ModelProto. */
-export function emitModel(g: Graph, opts: EmitOptions): EmittedModel {
-  const needed = new Set<number>();
+export function emitModel(graph: Graph, opts: EmitOptions): EmittedModel {
+  let g = graph;
+  let needed = new Set<number>();
   const stack = Object.values(opts.outputs).map((v) => v.id);
   while (stack.length) {
     const id = stack.pop()!;
@@ -109,38 +123,29 @@ export function emitModel(g: Graph, opts: EmitOptions): EmittedModel {
     return name;
   };
 
-  // Convolutions sharing a weight with one lowered on an im2col matrix get matrices of their own.
-  for (const cols of sharedWeightCols([...needed].map((id) => g.nodes[id]!), (c) => needed.has(c.id))) {
-    const more = [cols.id];
-    while (more.length) {
-      const id = more.pop()!;
-      if (needed.has(id)) continue;
-      needed.add(id);
-      for (const i of g.nodes[id]!.inputs) more.push(i.id);
-    }
-  }
-  // Tensors that a node's lowering reuses (a Conv's im2col matrix), when the graph needs them anyway.
-  const aux = new Map<number, Value[]>();
-  for (const id of needed) {
-    const extra = auxInputs(g.nodes[id]!).filter((a) => needed.has(a.id));
-    if (extra.length) aux.set(id, extra.slice(0, 1)); // one matrix is enough
+  const target = opts.target ?? 'cpu';
+  const cpu = target === 'cpu';
+  // What the target builds in IR terms (the cpu target: its expansions and im2col matrices), on a
+  // copy of the graph; and what its lowerings reuse.
+  const plan = cpu ? planCpu(g, opts.outputs, needed) : standardPlan(g, opts.outputs, needed);
+  g = plan.graph;
+  opts = { ...opts, outputs: plan.outputs };
+  const { alias, aux } = plan;
+  needed = plan.needed;
+  for (const [id, e] of alias) {
+    const out = outputNameOf.get(id);
+    if (out !== undefined && !outputNameOf.has(e.id)) outputNameOf.set(e.id, out);
   }
   const constantIds = new Set(leaves.filter((v) => opts.bake?.has(String(v.attrs.name))).map((v) => v.id));
 
   const ctxFor = (v: Value, out: string): LowerCtx => ({
+    target,
     inputs: v.inputs.map((i) => names.get(i.id)!),
     aux: (aux.get(v.id) ?? []).map((a) => names.get(a.id)!),
     auxValues: aux.get(v.id) ?? [],
     isConstant: (i) => v.inputs[i]!.op === 'Constant' || constantIds.has(v.inputs[i]!.id),
-    channelsLast: (i) => v.inputs[i]!.op === 'Conv' && aux.has(v.inputs[i]!.id),
-    phases: (i) => {
-      const u = v.inputs[i]!;
-      const conv = u.op === 'MaxPoolGrad' ? u.inputs[0]! : u;
-      const cols = conv.op === 'Conv' ? aux.get(conv.id)?.[0] : undefined;
-      const tile = cols && colsPhase(cols);
-      const kernel = u.op === 'MaxPoolGrad' ? (u.attrs.kernel as number[]) : undefined;
-      return tile && (!kernel || (kernel[0] === tile[0] && kernel[1] === tile[1])) ? tile : undefined;
-    },
+    channelsLast: (i) => plan.channelsLast(v.inputs[i]!),
+    phases: (i) => plan.phases(v.inputs[i]!),
     output: out,
     node(opType, ins, outs, attrs = {}) {
       if (opts.dynamicBatch !== undefined && (opType === 'Expand' || v.shape[0] !== opts.dynamicBatch)) {
@@ -160,9 +165,14 @@ export function emitModel(g: Graph, opts: EmitOptions): EmittedModel {
     temp: (hint) => `${hint}_t${temp++}`,
   });
 
-  for (const id of topoOrder(g, needed, aux)) {
+  for (const id of topoOrder(g, needed, aux, alias)) {
     const v = g.nodes[id]!;
     if (v.op === 'Input') continue;
+    const e = alias.get(id);
+    if (e) {
+      names.set(id, names.get(e.id)!);
+      continue;
+    }
     if (v.op === 'Constant') {
       const name = `const_${v.id}`;
       names.set(v.id, name);
@@ -173,8 +183,9 @@ export function emitModel(g: Graph, opts: EmitOptions): EmittedModel {
     const name = outputNameOf.get(v.id) ?? `${v.op}_${v.id}`;
     names.set(v.id, name);
     shapes.set(name, v.shape);
-    const rule = (rules as Record<string, OpRule<Prim>>)[v.op]!;
-    rule.lower(ctxFor(v, name), v.attrs as never, v);
+    // The target's lowering where it has one, else the rule's standard lowering.
+    const lower = (cpu ? (CPU_LOWERINGS as Record<string, OpRule<Prim>['lower'] | undefined>)[v.op] : undefined) ?? (rules as Record<string, OpRule<Prim>>)[v.op]!.lower;
+    lower(ctxFor(v, name), v.attrs as never, v);
   }
 
   const outputs: EmittedModel['outputs'] = [];
@@ -205,9 +216,17 @@ export function emitModel(g: Graph, opts: EmitOptions): EmittedModel {
   return { bytes: onnx.ModelProto.encode(model).finish(), inputs, outputs, nodeCount: final.length };
 }
 
-/** Node ids in an order where every node follows its inputs and its aux tensors (depth first). */
-function topoOrder(g: Graph, needed: ReadonlySet<number>, aux: ReadonlyMap<number, Value[]>): number[] {
-  if (!aux.size) return [...needed].sort((a, b) => a - b); // ids are already topological
+/** The plain target's plan: the graph as it is, each primitive lowered by its rule. */
+function standardPlan(g: Graph, outputs: Record<string, Value>, needed: Set<number>): LoweringPlan {
+  return { graph: g, outputs, needed, alias: new Map(), aux: new Map(), channelsLast: () => false, phases: () => undefined };
+}
+
+/**
+ * Node ids in an order where every node follows its inputs and its aux tensors, and an expanded
+ * node its expansion (depth first).
+ */
+function topoOrder(g: Graph, needed: ReadonlySet<number>, aux: ReadonlyMap<number, readonly Value[]>, alias: ReadonlyMap<number, Value>): number[] {
+  if (!aux.size && !alias.size) return [...needed].sort((a, b) => a - b); // ids are already topological
   const order: number[] = [];
   const done = new Set<number>();
   for (const root of [...needed].sort((a, b) => a - b)) {
@@ -221,7 +240,8 @@ function topoOrder(g: Graph, needed: ReadonlySet<number>, aux: ReadonlyMap<numbe
         continue;
       }
       stack.push([id, true]);
-      const deps = [...g.nodes[id]!.inputs, ...(aux.get(id) ?? [])];
+      const e = alias.get(id);
+      const deps = e ? [e] : [...g.nodes[id]!.inputs, ...(aux.get(id) ?? [])];
       for (let i = deps.length - 1; i >= 0; i--) if (!done.has(deps[i]!.id)) stack.push([deps[i]!.id, false]);
     }
   }

@@ -6,7 +6,7 @@ import { type Graph, type Value } from './ir.js';
 import { gradients } from './autodiff.js';
 import { applyOptimizer, clipByGlobalNorm, type OptimizerSpec, type ParamGroup } from './optim.js';
 import onnxProto from 'onnx-proto';
-import { decodeModel, emitModel, type EmittedModel } from './onnx.js';
+import { decodeModel, emitModel, type EmittedModel, type Target } from './onnx.js';
 
 export const NEXT = '.next';
 
@@ -26,6 +26,8 @@ export interface StepSpec {
   bufferUpdates?: ReadonlyMap<Value, Value>;
   /** Extra scalar outputs to log. */
   metrics?: Record<string, Value>;
+  /** The lowering target (see `Target`); default 'cpu'. */
+  target?: Target;
 }
 
 export interface StepGraph extends EmittedModel {
@@ -33,6 +35,10 @@ export interface StepGraph extends EmittedModel {
   /** Leaf names updated by this step (each has an output `<name>.next`). */
   updates: string[];
   metrics: string[];
+  /** The lowering target the bytes were emitted for; absent for a graph read back from a file. */
+  target?: Target;
+  /** The same step emitted for another target, from the same graph (absent for a graph read back from a file). */
+  retarget?: (target: Target) => StepGraph;
 }
 
 export function buildTrainStep(g: Graph, spec: StepSpec): StepGraph {
@@ -50,8 +56,9 @@ export function buildTrainStep(g: Graph, spec: StepSpec): StepGraph {
   const outputs: Record<string, Value> = { loss: spec.loss, ...(report ? { grad_norm: norm } : {}), ...spec.metrics };
   const metrics = Object.keys(outputs);
   for (const [name, v] of next) outputs[name + NEXT] = v;
-  const emitted = emitModel(g, { outputs, name: spec.name });
-  return { ...emitted, name: spec.name, updates: [...next.keys()], metrics };
+  const updates = [...next.keys()];
+  const emit = (target: Target): StepGraph => ({ ...emitModel(g, { outputs, name: spec.name, target }), name: spec.name, updates, metrics, target, retarget: emit });
+  return emit(spec.target ?? 'cpu');
 }
 
 /** The per-step copy of input or metric `name` in an unrolled graph (see `unrollSteps`). */

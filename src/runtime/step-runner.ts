@@ -4,6 +4,7 @@
 import * as ort from 'onnxruntime-node';
 import { sizeOf } from '../graph/ir.js';
 import { NEXT, stepName, type StepGraph, unrollSteps, type UnrolledSteps } from '../graph/step.js';
+import { targetForDevice, type Target } from '../graph/onnx.js';
 import { createSession, type RuntimeOptions } from './device.js';
 import type { TensorStore } from './store.js';
 
@@ -25,12 +26,18 @@ export class StepRunner {
    * (1.3 ms of kernels per feature-net step; features_step 24.2 -> 23.6 ms, median of four A/B
    * runs; the other steps unchanged and every step's results bit-identical).
    *
+   * The step runs as emitted for `opts.target`, by default the device's target.
+   *
    * `stepsPerRun` > 1 also loads that many steps unrolled into one graph (`unrollSteps`), which
    * `runSteps` uses for batches of exactly that many steps: the parameters and optimizer state
    * come back once per run instead of once per step.
    */
-  static async create(graph: StepGraph, store: TensorStore, opts: RuntimeOptions & { stepsPerRun?: number } = {}): Promise<StepRunner> {
-    const { stepsPerRun = 1, ...runtime } = opts;
+  static async create(graph: StepGraph, store: TensorStore, opts: RuntimeOptions & { stepsPerRun?: number; target?: Target } = {}): Promise<StepRunner> {
+    const { stepsPerRun = 1, target, ...runtime } = opts;
+    // The step as lowered for the device (see `targetForDevice`), unless told otherwise; a graph
+    // read back from a file runs as it is.
+    const want = target ?? targetForDevice(runtime.device ?? 'cpu');
+    if (graph.retarget && graph.target !== want) graph = graph.retarget(want);
     const session = await createSession(graph.bytes, { optimization: 'extended', ...runtime });
     let multi = null;
     if (stepsPerRun > 1) {

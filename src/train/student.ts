@@ -4,7 +4,7 @@
 
 import * as ort from 'onnxruntime-node';
 import { Graph } from '../graph/ir.js';
-import type { EmittedModel } from '../graph/onnx.js';
+import { type EmittedModel, targetForDevice } from '../graph/onnx.js';
 import * as student from '../../graphs/student.js';
 import { Rng } from '../util/rng.js';
 import { sampleMixLambdas, shiftViews } from '../data/augment.js';
@@ -102,8 +102,9 @@ export class Student {
   /** Sessions over the frozen decoder (batch decoderRows) and encoder (the training batch). */
   async frozen(batch: number): Promise<{ decoder: ort.InferenceSession; encoder: ort.InferenceSession }> {
     if (!this.frozenSessions) {
-      const dec = student.emitDecoderInference(this.arch, Math.max(1, this.anchor.decoderRows), this.frozenWeights('dec.'));
-      const enc = student.emitEncoderInference(this.arch, batch, this.frozenWeights('enc.'));
+      const target = targetForDevice(this.runtime.device ?? 'cpu');
+      const dec = student.emitDecoderInference(this.arch, Math.max(1, this.anchor.decoderRows), this.frozenWeights('dec.'), false, target);
+      const enc = student.emitEncoderInference(this.arch, batch, this.frozenWeights('enc.'), false, target);
       this.frozenSessions = { decoder: await createSession(dec.bytes, this.runtime), encoder: await createSession(enc.bytes, this.runtime) };
     }
     return this.frozenSessions;

@@ -4,7 +4,7 @@
 
 import * as ort from 'onnxruntime-node';
 import { Graph } from '../graph/ir.js';
-import type { EmittedModel } from '../graph/onnx.js';
+import { type EmittedModel, targetForDevice } from '../graph/onnx.js';
 import * as teacher from '../../graphs/teacher.js';
 import { Rng } from '../util/rng.js';
 import type { TeacherConfig } from './config.js';
@@ -65,8 +65,9 @@ export class Expert {
     readonly generatorStep: StepRunner,
     runtime: RuntimeOptions,
   ) {
-    this.sampler = new Frozen(() => teacher.emitGeneratorInference(this.arch, this.samplerBatch, this.generatorWeights(), true), runtime);
-    this.criticInfer = new Frozen(() => teacher.emitCriticInference(this.arch, this.samplerBatch, this.criticWeights()), runtime);
+    const target = targetForDevice(runtime.device ?? 'cpu');
+    this.sampler = new Frozen(() => teacher.emitGeneratorInference(this.arch, this.samplerBatch, this.generatorWeights(), true, target), runtime);
+    this.criticInfer = new Frozen(() => teacher.emitCriticInference(this.arch, this.samplerBatch, this.criticWeights(), target), runtime);
   }
 
   static async create(id: number, c: TeacherConfig, seed: number, runtime: RuntimeOptions): Promise<Expert> {

@@ -13,7 +13,7 @@ import * as ort from 'onnxruntime-node';
 import { type DType, Graph, type Value } from '../../src/graph/ir.ts';
 import { add, mul, sumAll, type Prim } from '../../src/graph/ops.ts';
 import { gradients } from '../../src/graph/autodiff.ts';
-import { emitModel } from '../../src/graph/onnx.ts';
+import { emitModel, type Target } from '../../src/graph/onnx.ts';
 import * as R from './reference.ts';
 
 /**
@@ -168,8 +168,9 @@ export async function runOrt(
   outputs: Record<string, Value>,
   feeds: Record<string, { t: R.T; dtype: DType }>,
   options?: ort.InferenceSession.SessionOptions,
+  target: Target = 'cpu',
 ): Promise<Record<string, R.T>> {
-  const model = emitModel(g, { outputs });
+  const model = emitModel(g, { outputs, target });
   const session = await ort.InferenceSession.create(model.bytes, options ?? {});
   try {
     const ortFeeds: Record<string, ort.Tensor> = {};
@@ -276,7 +277,8 @@ const FD_EPS2 = 3e-4;
 /** Relative round-off of one float64 reference evaluation (a few hundred ulps, generously). */
 const REF_ROUNDOFF = 1e-13;
 
-export async function checkRow(row: Row): Promise<RowResult> {
+/** Checks one row, its graph emitted for `target` (default 'cpu'). */
+export async function checkRow(row: Row, target: Target = 'cpu'): Promise<RowResult> {
   const tol: Tol = { ...defaultTol, ...row.tol };
   const r = rng(row.name + SEED_SALT);
   const g = new Graph();
@@ -318,7 +320,7 @@ export async function checkRow(row: Row): Promise<RowResult> {
     }
   }
 
-  const res = await runOrt(g, outputs, feeds, row.ortOptions);
+  const res = await runOrt(g, outputs, feeds, row.ortOptions, target);
   const yRef = row.ref(x64);
   const result: RowResult = { fwdErr: fwdError(res.y!, yRef), vjp: [], vjp2: [], grads: [], tol };
   if (!diff.length) return result;

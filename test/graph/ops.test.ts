@@ -304,14 +304,30 @@ describe('MaxPool gradient limits', () => {
 });
 
 describe('LeakyRelu slope', () => {
-  it('is exactly 1 for every positive float (denormals and the largest included) and alpha elsewhere', async () => {
-    const xs = [0, -0, 1e-45, 1e-40, 1.2e-38, 1, 3.4e38, -1e-45, -1e-40, -1, -3.4e38];
-    const g = new Graph();
-    const x = g.input('x', [xs.length]);
-    const [dx] = gradients(o.sumAll(o.leakyRelu(x, 0.2)), [x]);
-    const out = await runOrt(g, { dx: dx! }, { x: { t: { shape: [xs.length], data: Float64Array.from(Float32Array.from(xs)) }, dtype: 'float32' } });
-    const alpha = Math.fround(0.2);
-    expect([...out.dx!.data]).toEqual(xs.map((v) => (Math.fround(v) > 0 ? 1 : alpha)));
+  for (const target of ['cpu', 'plain'] as const) {
+    it(`is exactly 1 for every positive float (denormals and the largest included) and alpha elsewhere (${target} target)`, async () => {
+      const xs = [0, -0, 1e-45, 1e-40, 1.2e-38, 1, 3.4e38, -1e-45, -1e-40, -1, -3.4e38];
+      const g = new Graph();
+      const x = g.input('x', [xs.length]);
+      const [dx] = gradients(o.sumAll(o.leakyRelu(x, 0.2)), [x]);
+      const out = await runOrt(g, { dx: dx! }, { x: { t: { shape: [xs.length], data: Float64Array.from(Float32Array.from(xs)) }, dtype: 'float32' } }, undefined, target);
+      const alpha = Math.fround(0.2);
+      expect([...out.dx!.data]).toEqual(xs.map((v) => (Math.fround(v) > 0 ? 1 : alpha)));
+    });
+  }
+  it('is Where(x > 0, 1, alpha) in the graph; the cpu target computes it as Clip(x * 2^127 * 2^127, alpha, 1)', () => {
+    const opsFor = (target: 'cpu' | 'plain') => {
+      const g = new Graph();
+      const x = g.input('x', [4]);
+      const [dx] = gradients(o.sumAll(o.leakyRelu(x, 0.2)), [x]);
+      expect(g.nodes.some((v) => v.op === 'Clip')).toBe(false);
+      return decodeModel(emitModel(g, { outputs: { dx: dx! }, target }).bytes).graph!.node!.map((n) => n.opType!);
+    };
+    const cpu = opsFor('cpu');
+    expect(cpu.filter((op) => ['Clip', 'Where', 'Greater'].includes(op))).toEqual(['Clip']);
+    expect(cpu.filter((op) => op === 'Mul')).toHaveLength(3); // 2^127 twice, and dy times the slope
+    const plain = opsFor('plain');
+    expect(plain.filter((op) => ['Clip', 'Where', 'Greater'].includes(op))).toEqual(['Greater', 'Where']);
   });
 });
 

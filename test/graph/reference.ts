@@ -368,6 +368,30 @@ export function conv2dBackwardInput(dy: T, w: T, xShape: readonly number[], o: C
   return dx;
 }
 
+/** d<dy, conv2d(x, w)>/dw: dw[m,c,i,j] = sum_{n,oh,ow} dy[n,m,oh,ow] * x[n,c,oh*sh+i*dh-pt, ow*sw+j*dw-pl]. */
+export function conv2dBackwardFilter(x: T, dy: T, kernel: readonly number[], o: ConvSpec = {}): T {
+  const { sh, sw, pt, pl, dh, dw } = convParams(o);
+  const [N, C, H, W] = x.shape as [number, number, number, number];
+  const [, M, HO, WO] = dy.shape as [number, number, number, number];
+  const [KH, KW] = kernel as [number, number];
+  const g = zeros([M, C, KH, KW]);
+  for (let n = 0; n < N; n++)
+    for (let m = 0; m < M; m++)
+      for (let oh = 0; oh < HO; oh++)
+        for (let ow = 0; ow < WO; ow++) {
+          const d = dy.data[((n * M + m) * HO + oh) * WO + ow]!;
+          for (let c = 0; c < C; c++)
+            for (let i = 0; i < KH; i++)
+              for (let j = 0; j < KW; j++) {
+                const ih = oh * sh + i * dh - pt;
+                const iw = ow * sw + j * dw - pl;
+                if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                g.data[((m * C + c) * KH + i) * KW + j]! += d * x.data[((n * C + c) * H + ih) * W + iw]!;
+              }
+        }
+  return g;
+}
+
 /** MaxPool's input gradient for windows that tile x: dy at every maximum of its window. */
 export function maxPool2dBackward(x: T, dy: T, kernel: readonly number[]): T {
   const [N, C, H, W] = x.shape as [number, number, number, number];

@@ -444,6 +444,28 @@ export const rows: Row[] = [
     ref: ([x, w, b]) => R.maxPool2d(R.conv2d(x!, w!, b!, { pads: [1, 1, 1, 1] }), [2, 2], [2, 2]), order: 2,
   },
   {
+    // The gradient primitives of a Conv, applied directly (the cpu target expands them on an
+    // im2col matrix; the plain one runs a Conv over the batch-transposed tensors and a ReduceSum).
+    name: 'ConvBackwardFilter k4 s2 p1 [2,16,6,6], dY [2,3,3,3]', op: 'ConvBackwardFilter', inputs: [f([2, 16, 6, 6]), f([2, 3, 3, 3])],
+    build: ([x, dy]) => o.convBackwardFilter(x!, dy!, { strides: [2, 2], pads: [1, 1, 1, 1], dilations: [1, 1] }, [4, 4]),
+    ref: ([x, dy]) => R.conv2dBackwardFilter(x!, dy!, [4, 4], { strides: [2, 2], pads: [1, 1, 1, 1] }), order: 2,
+  },
+  {
+    // The padding leaves the transposed Conv a larger result than the kernel: it is cut.
+    name: 'ConvBackwardFilter one channel k3 s2 p[2,1,1,2] [3,1,9,7], dY [3,2,5,4]', op: 'ConvBackwardFilter', inputs: [f([3, 1, 9, 7]), f([3, 2, 5, 4])],
+    build: ([x, dy]) => o.convBackwardFilter(x!, dy!, { strides: [2, 2], pads: [2, 1, 1, 2], dilations: [1, 1] }, [3, 3]),
+    ref: ([x, dy]) => R.conv2dBackwardFilter(x!, dy!, [3, 3], { strides: [2, 2], pads: [2, 1, 1, 2] }), order: 2,
+  },
+  {
+    name: 'ConvBackwardFilter k3 s[1,2] d[2,1] p[0,2,1,0] [2,2,8,7], dY [2,3,5,4]', op: 'ConvBackwardFilter', inputs: [f([2, 2, 8, 7]), f([2, 3, 5, 4])],
+    build: ([x, dy]) => o.convBackwardFilter(x!, dy!, { strides: [1, 2], pads: [0, 2, 1, 0], dilations: [2, 1] }, [3, 3]),
+    ref: ([x, dy]) => R.conv2dBackwardFilter(x!, dy!, [3, 3], { strides: [1, 2], pads: [0, 2, 1, 0], dilations: [2, 1] }), order: 1,
+  },
+  {
+    name: 'ConvBackwardBias [2,3,4,5]', op: 'ConvBackwardBias', inputs: [f([2, 3, 4, 5])],
+    build: ([dy]) => o.convBackwardBias(dy!), ref: ([dy]) => R.reduce(dy!, [0, 2, 3], 0, 'sum'), order: 1,
+  },
+  {
     name: 'MaxPoolGrad 2x2 [2,3,4,6] (MaxPool input gradient)', op: 'MaxPoolGrad', inputs: [f([2, 3, 4, 6], 'distinct'), f([2, 3, 2, 3])],
     build: ([x, dy]) => gradients(o.sumAll(o.mul(o.maxPool(x!, [2, 2]), dy!)), [x!])[0]!,
     ref: ([x, dy]) => R.maxPool2dBackward(x!, dy!, [2, 2]), order: 1,
