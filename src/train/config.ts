@@ -21,7 +21,7 @@ export const teacherConfigSchema = z.object({
   }),
   train: z.object({
     /** Generator iterations per task (each with nCritic critic steps). */
-    iterations: positiveInt.default(1300),
+    iterations: positiveInt.default(1800),
     nCritic: positiveInt.default(2),
     batch: positiveInt.default(64),
     /** The generator's learning rate (and the critic's unless criticLr is set). */
