@@ -21,9 +21,10 @@ interface AutocannonResult {
 type Autocannon = (options: { url: string; connections: number; duration: number; pipelining?: number }) => Promise<AutocannonResult>;
 const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 
-const HELP = `usage: npm run bench:serve -- [--run results/<run-id>] [--duration S] [--connections C,...] [--n N,...] [--backend node|web] [--task NAME]
+const HELP = `usage: npm run bench:serve -- [--run results/<run-id>] [--duration S] [--connections C,...] [--n N,...] [--backend node|web] [--task NAME] [--workers N]
 Measures GET /sample?task=...&n=N (default n 1, 16 and 64) with autocannon against a server started
 here, with each connection count (default 8 and 64).
+--workers N is passed to the server (inference and PNG encoding on N worker threads).
 Without --run it uses results/latest, or an untrained demo export of the same shapes if there is none.`;
 
 const { values: a } = parseArgs({
@@ -34,6 +35,7 @@ const { values: a } = parseArgs({
     n: { type: 'string', default: '1,16,64' },
     backend: { type: 'string', default: 'node' },
     task: { type: 'string' },
+    workers: { type: 'string', default: '0' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -61,7 +63,7 @@ if (a.run === undefined && !existsSync(join(root, run))) {
   execFileSync(process.execPath, ['--import', 'tsx', 'tools/make-demo-export.ts', join(demoDir, 'export'), '--tasks', 'mnist,fashion'], { cwd: root, stdio: 'inherit' });
 }
 
-const server = spawn(process.execPath, ['--import', 'tsx', 'src/serve/main.ts', '--run', run, '--port', '0', '--host', '127.0.0.1', '--backend', a.backend!, '--drain-ms', '0'], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+const server = spawn(process.execPath, ['--import', 'tsx', 'src/serve/main.ts', '--run', run, '--port', '0', '--host', '127.0.0.1', '--backend', a.backend!, '--drain-ms', '0', '--workers', a.workers!], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
 const url = await new Promise<string>((resolve, reject) => {
   let out = '';
   server.stdout!.on('data', (d: Buffer) => {
