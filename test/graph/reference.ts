@@ -344,51 +344,44 @@ export function convTranspose2d(x: T, w: T, b: T | undefined, o: ConvSpec & { ou
   return y;
 }
 
-/** d<dy, conv2d(x, w)>/dx by scattering dy back through the same index map as conv2d. */
-export function conv2dBackwardInput(dy: T, w: T, xShape: readonly number[], o: ConvSpec = {}): T {
+/**
+ * Every (input, weight, output) index triple that a convolution multiplies together, in one loop
+ * order: both backward references visit them through it, so they cannot drift apart.
+ */
+function convTaps([N, C, H, W]: readonly number[], [M, KH, KW]: readonly number[], [HO, WO]: readonly number[], o: ConvSpec, visit: (xi: number, wi: number, yi: number) => void): void {
   const { sh, sw, pt, pl, dh, dw } = convParams(o);
-  const [N, C, H, W] = xShape as [number, number, number, number];
-  const [M, , KH, KW] = w.shape as [number, number, number, number];
-  const [, , HO, WO] = dy.shape as [number, number, number, number];
-  const dx = zeros(xShape);
-  for (let n = 0; n < N; n++)
-    for (let m = 0; m < M; m++)
-      for (let oh = 0; oh < HO; oh++)
-        for (let ow = 0; ow < WO; ow++) {
-          const g = dy.data[((n * M + m) * HO + oh) * WO + ow]!;
-          for (let c = 0; c < C; c++)
-            for (let i = 0; i < KH; i++)
-              for (let j = 0; j < KW; j++) {
+  for (let n = 0; n < N!; n++)
+    for (let m = 0; m < M!; m++)
+      for (let oh = 0; oh < HO!; oh++)
+        for (let ow = 0; ow < WO!; ow++) {
+          const yi = ((n * M! + m) * HO! + oh) * WO! + ow;
+          for (let c = 0; c < C!; c++)
+            for (let i = 0; i < KH!; i++)
+              for (let j = 0; j < KW!; j++) {
                 const ih = oh * sh + i * dh - pt;
                 const iw = ow * sw + j * dw - pl;
-                if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
-                dx.data[((n * C + c) * H + ih) * W + iw]! += g * w.data[((m * C + c) * KH + i) * KW + j]!;
+                if (ih < 0 || ih >= H! || iw < 0 || iw >= W!) continue;
+                visit(((n * C! + c) * H! + ih) * W! + iw, ((m * C! + c) * KH! + i) * KW! + j, yi);
               }
         }
+}
+
+/** d<dy, conv2d(x, w)>/dx by scattering dy back through the same index map as conv2d. */
+export function conv2dBackwardInput(dy: T, w: T, xShape: readonly number[], o: ConvSpec = {}): T {
+  const dx = zeros(xShape);
+  convTaps(xShape, [w.shape[0]!, w.shape[2]!, w.shape[3]!], dy.shape.slice(2), o, (xi, wi, yi) => {
+    dx.data[xi]! += dy.data[yi]! * w.data[wi]!;
+  });
   return dx;
 }
 
 /** d<dy, conv2d(x, w)>/dw: dw[m,c,i,j] = sum_{n,oh,ow} dy[n,m,oh,ow] * x[n,c,oh*sh+i*dh-pt, ow*sw+j*dw-pl]. */
 export function conv2dBackwardFilter(x: T, dy: T, kernel: readonly number[], o: ConvSpec = {}): T {
-  const { sh, sw, pt, pl, dh, dw } = convParams(o);
-  const [N, C, H, W] = x.shape as [number, number, number, number];
-  const [, M, HO, WO] = dy.shape as [number, number, number, number];
-  const [KH, KW] = kernel as [number, number];
-  const g = zeros([M, C, KH, KW]);
-  for (let n = 0; n < N; n++)
-    for (let m = 0; m < M; m++)
-      for (let oh = 0; oh < HO; oh++)
-        for (let ow = 0; ow < WO; ow++) {
-          const d = dy.data[((n * M + m) * HO + oh) * WO + ow]!;
-          for (let c = 0; c < C; c++)
-            for (let i = 0; i < KH; i++)
-              for (let j = 0; j < KW; j++) {
-                const ih = oh * sh + i * dh - pt;
-                const iw = ow * sw + j * dw - pl;
-                if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
-                g.data[((m * C + c) * KH + i) * KW + j]! += d * x.data[((n * C + c) * H + ih) * W + iw]!;
-              }
-        }
+  const M = dy.shape[1]!;
+  const g = zeros([M, x.shape[1]!, kernel[0]!, kernel[1]!]);
+  convTaps(x.shape, [M, kernel[0]!, kernel[1]!], dy.shape.slice(2), o, (xi, wi, yi) => {
+    g.data[wi]! += dy.data[yi]! * x.data[xi]!;
+  });
   return g;
 }
 
