@@ -52,6 +52,10 @@ if (!(duration > 0) || !connectionCounts.every(whole) || !ns.every((n) => whole(
   console.error(`error: --duration must be > 0 seconds, --connections whole numbers > 0 and --n whole numbers from 1 to 256, comma-separated (got ${a.duration}, ${a.connections}, ${a.n})\n${HELP}`);
   process.exit(2);
 }
+if (!/^\d+$/.test(a.workers!)) {
+  console.error(`error: --workers must be a whole number >= 0 (got '${a.workers}')\n${HELP}`);
+  process.exit(2);
+}
 
 const root = new URL('../', import.meta.url).pathname;
 let run = a.run ?? 'results/latest';
