@@ -1,10 +1,12 @@
 // npm run bench:serve [-- --run results/<id>] [--duration 10] [--connections 8,64] [--n 1,16,64]
 // Starts the server in a child process (so the load generator does not share its event loop),
 // then measures GET /sample (random seeds, so every request runs the model) with autocannon,
-// for each n and each connection count, and prints p50 / p99 latency and requests per second.
+// for each n and each connection count, and prints p50 / p99 latency, requests per second and
+// the server's CPU time per request (all its threads, from /proc; robust to other load on the
+// machine, unlike requests per second).
 
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,7 +27,9 @@ const HELP = `usage: npm run bench:serve -- [--run results/<run-id>] [--duration
 Measures GET /sample?task=...&n=N (default n 1, 16 and 64) with autocannon against a server started
 here, with each connection count (default 8 and 64).
 --workers N is passed to the server (inference and PNG encoding on N worker threads).
-Without --run it uses results/latest, or an untrained demo export of the same shapes if there is none.`;
+Without --run it uses results/latest, or an untrained demo export of the same shapes if there is none.
+'cpu ms/req' is the server process's CPU time (user + system, every thread) per request served,
+read from /proc (Linux; '-' elsewhere); unlike req/s it holds when other jobs share the machine.`;
 
 const { values: a } = parseArgs({
   options: {
@@ -78,18 +82,38 @@ const url = await new Promise<string>((resolve, reject) => {
   server.once('exit', (code) => reject(new Error(`the server exited (${code}) before listening:\n${out}`)));
 });
 
+let clockTicks = 100;
+try {
+  clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' })) || 100;
+} catch {
+  // getconf missing: Linux's USER_HZ is 100 nearly everywhere
+}
+/** The server's CPU time so far in ms (utime + stime of all its threads), or undefined without /proc. */
+function serverCpuMs(): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${server.pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // the name may hold spaces
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
+  } catch {
+    return undefined;
+  }
+}
+
 try {
   const models = (await (await fetch(`${url}/v1/models`)).json()) as { run: string; backend: string; tasks: { name: string }[] };
   const task = a.task ?? models.tasks[0]!.name;
   console.log(`run ${models.run}, backend ${models.backend}, task ${task}; ${cpus().length} CPUs (${cpus()[0]?.model.trim()}), Node ${process.version}`);
   console.log(`autocannon: ${duration} s per case, random seed per request (every request runs the model)\n`);
-  const rows: string[][] = [['case', 'connections', 'p50 ms', 'p99 ms', 'mean ms', 'req/s', 'samples/s', 'non-2xx', 'errors']];
+  const rows: string[][] = [['case', 'connections', 'p50 ms', 'p99 ms', 'mean ms', 'req/s', 'samples/s', 'cpu ms/req', 'non-2xx', 'errors']];
   for (const n of ns) {
     for (const connections of connectionCounts) {
       const target = `${url}/sample?task=${encodeURIComponent(task)}&n=${n}`;
       await autocannon({ url: target, connections, duration: 2 }); // warm-up
+      const cpuBefore = serverCpuMs();
       const r = await autocannon({ url: target, connections, duration });
-      rows.push([`n=${n}`, String(connections), String(r.latency.p50), String(r.latency.p99), r.latency.average.toFixed(1), r.requests.average.toFixed(0), (r.requests.average * n).toFixed(0), String(r.non2xx), String(r.errors + r.timeouts)]);
+      const cpuAfter = serverCpuMs();
+      const cpu = cpuBefore !== undefined && cpuAfter !== undefined && r.requests.total > 0 ? ((cpuAfter - cpuBefore) / r.requests.total).toFixed(3) : '-';
+      rows.push([`n=${n}`, String(connections), String(r.latency.p50), String(r.latency.p99), r.latency.average.toFixed(1), r.requests.average.toFixed(0), (r.requests.average * n).toFixed(0), cpu, String(r.non2xx), String(r.errors + r.timeouts)]);
     }
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
