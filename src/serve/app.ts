@@ -4,9 +4,9 @@
 // runtime with onnxruntime-web and the JavaScript PNG encoder.
 
 import { Hono } from 'hono';
-import { cors } from 'hono/cors';
 import { jsonError } from './errors.js';
 import type { AssetSource } from './http.js';
+import { crossOrigin } from './middleware/cross-origin/index.js';
 import { concurrencyLimit, type ConcurrencyLimitOptions } from './middleware/limit/index.js';
 import { requestTimeout, type RequestTimeoutOptions } from './middleware/timeout/index.js';
 import { pngEncoder, type PngEncoder } from './png.js';
@@ -50,14 +50,9 @@ export function createApp(options: AppOptions): Hono {
   const limit = concurrencyLimit(options.concurrency);
 
   const app = new Hono();
-  app.use(
-    '*',
-    cors({ origin: options.corsOrigin ?? '*', allowMethods: ['GET', 'HEAD', 'OPTIONS'], exposeHeaders: ['ETag', 'X-Seed', 'X-Run', 'X-Model', 'Retry-After'], maxAge: 86400 }),
-  );
+  app.use('*', crossOrigin({ origin: options.corsOrigin ?? '*' }));
   app.use('*', async (c, next) => {
     await next();
-    // Lets pages with Cross-Origin-Embedder-Policy load the models and the module too.
-    c.header('Cross-Origin-Resource-Policy', 'cross-origin');
     // While draining, each response closes its connection, so keep-alive clients reconnect
     // (to another replica) instead of sending more requests to a server that is about to close.
     if (draining?.()) c.header('Connection', 'close');
