@@ -11,6 +11,7 @@ import { concurrencyLimit, type ConcurrencyLimitOptions } from './middleware/lim
 import { requestTimeout, type RequestTimeoutOptions } from './middleware/timeout/index.js';
 import { pngEncoder, type PngEncoder } from './png.js';
 import type { ModelRegistry } from './registry.js';
+import type { Renderer } from './render.js';
 import { healthRoutes } from './routes/health/index.js';
 import { modelRoutes } from './routes/models/index.js';
 import { sampleRoutes, type SampleRoutesOptions } from './routes/sample/index.js';
@@ -21,6 +22,8 @@ export interface AppOptions {
   registry: ModelRegistry;
   /** Default: the JavaScript encoder (works everywhere); Node passes nodePngEncoder(). */
   encoder?: PngEncoder;
+  /** Where /sample draws and encodes (a worker pool, node/pool.ts); default in-process, with `encoder`. */
+  renderer?: Renderer;
   /** The page, the embeddable module and onnxruntime-web's files; without them / lists the endpoints. */
   assets?: AssetSource;
   /** Limits on /sample. */
@@ -59,7 +62,7 @@ export function createApp(options: AppOptions): Hono {
   });
   app.use('/sample', requestTimeout(options.timeout), limit);
 
-  app.route('/', sampleRoutes({ registry, encoder, ...options.sample }));
+  app.route('/', sampleRoutes({ registry, encoder, renderer: options.renderer, ...options.sample }));
   app.route('/', modelRoutes({ registry }));
   app.route('/', healthRoutes({ registry, draining, load: limit.stats }));
   app.route('/', teachRoutes({ registry, teach: options.teach }));

@@ -36,6 +36,26 @@ export async function sha256Hex(bytes: Uint8Array): Promise<string> {
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
+/** One sampling run of a model, as ModelRegistry.prepare() sets it up. */
+export interface SampleRun {
+  session: InferenceSession;
+  feeds: Record<string, TensorData>;
+  /** The output that holds the images. */
+  output: string;
+  /** The model's file, for errors. */
+  file: string;
+  n: number;
+}
+
+/** The n images [n, 1, 28, 28] among a run's outputs; an error naming the model file if they are not there. */
+export function imagesOf(run: Pick<SampleRun, 'output' | 'file' | 'n'>, outputs: Record<string, TensorData>): Float32Array {
+  const images = outputs[run.output];
+  if (!images || images.data.length !== run.n * PIXELS) {
+    throw new Error(`${run.file} returned ${images ? `[${images.dims.join(', ')}]` : 'no output'} for ${run.n} samples; expected [${run.n}, 1, 28, 28]`);
+  }
+  return images.data;
+}
+
 export class ModelRegistry {
   private constructor(
     readonly manifest: ExportManifest,
@@ -96,8 +116,8 @@ export class ModelRegistry {
     return this.files.get(file);
   }
 
-  /** n images [n, 1, 28, 28] in [0, 1] for a known task (check with `modelsFor` first). */
-  async sample(kind: ModelKind, task: string, n: number, seed: number): Promise<Float32Array> {
+  /** The run that draws n images of `task` with `kind`'s model: its session, inputs and output (check with `modelsFor` first). */
+  prepare(kind: ModelKind, task: string, n: number, seed: number): SampleRun {
     const t = this.manifest.tasks.find((x) => x.name === task);
     if (!t) throw new Error(`unknown task '${task}'; known tasks: ${this.taskNames.join(', ')}`);
     let loaded: Loaded;
@@ -111,13 +131,13 @@ export class ModelRegistry {
       loaded = expert;
       feeds = teacherFeeds(this.manifest.teacher!.zDim, n, seed);
     }
-    const outputs = await loaded.session.run(feeds);
-    const name = loaded.entry.outputs[0]?.name ?? loaded.session.outputNames[0]!;
-    const images = outputs[name];
-    if (!images || images.data.length !== n * PIXELS) {
-      throw new Error(`${loaded.entry.file} returned ${images ? `[${images.dims.join(', ')}]` : 'no output'} for ${n} samples; expected [${n}, 1, 28, 28]`);
-    }
-    return images.data;
+    return { session: loaded.session, feeds, output: loaded.entry.outputs[0]?.name ?? loaded.session.outputNames[0]!, file: loaded.entry.file, n };
+  }
+
+  /** n images [n, 1, 28, 28] in [0, 1] for a known task (check with `modelsFor` first). */
+  async sample(kind: ModelKind, task: string, n: number, seed: number): Promise<Float32Array> {
+    const run = this.prepare(kind, task, n, seed);
+    return imagesOf(run, await run.session.run(run.feeds));
   }
 
   async close(): Promise<void> {

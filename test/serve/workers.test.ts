@@ -1,8 +1,14 @@
 // --workers: inference and PNG encoding in worker threads give the same bytes, headers and ETags
-// as on the HTTP thread, and the workers stop with the server.
+// as on the HTTP thread, in one job per request, and the workers stop with the server.
 
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
+import { ortNodeBackend } from '../../src/serve/backend/ort-node.js';
+import { WorkerPool } from '../../src/serve/node/pool.js';
+import { folderFiles } from '../../src/serve/node/run.js';
 import { startServer, type RunningServer } from '../../src/serve/node/server.js';
+import { nodePngEncoder } from '../../src/serve/png-sharp.js';
+import { ModelRegistry } from '../../src/serve/registry.js';
+import { localRenderer } from '../../src/serve/render.js';
 import { makeDemoRun, type DemoRun } from './fixture.js';
 
 let demo: DemoRun;
@@ -34,4 +40,61 @@ test('worker threads answer byte for byte as the HTTP thread does', async () => 
   }
   const health = (await (await fetch(`${pooled.url}/healthz`)).json()) as { backend: string };
   expect(health.backend).toBe('onnxruntime-node');
+});
+
+test('a /sample request is one message to a worker and one back, for png and json', async () => {
+  const { Worker } = await import('node:worker_threads');
+  const sent = vi.spyOn(Worker.prototype, 'postMessage');
+  try {
+    for (const q of ['task=mnist&n=1', 'task=fashion&n=16&format=json&seed=4']) {
+      sent.mockClear();
+      const res = await fetch(`${pooled.url}/sample?${q}`);
+      expect(res.status).toBe(200);
+      await res.arrayBuffer();
+      expect(sent.mock.calls.map(([m]) => (m as { kind: string }).kind), q).toEqual(['draw']);
+    }
+  } finally {
+    sent.mockRestore();
+  }
+});
+
+describe('WorkerPool.renderer', () => {
+  let pool: WorkerPool;
+  let inWorkers: ModelRegistry;
+  let here: ModelRegistry;
+  beforeAll(async () => {
+    pool = await WorkerPool.start(1);
+    inWorkers = await ModelRegistry.load(demo.manifest, folderFiles(demo.exportDir), pool.backend());
+    here = await ModelRegistry.load(demo.manifest, folderFiles(demo.exportDir), ortNodeBackend());
+  });
+  afterAll(async () => {
+    await here?.close();
+    await pool?.close();
+  });
+
+  test('renders the bytes the in-process renderer does (n 1 and 16, png and json, scale 1 and 3, both models)', async () => {
+    const local = localRenderer(here, nodePngEncoder());
+    const remote = pool.renderer(inWorkers);
+    expect(remote.encoderName).toBe(local.encoderName);
+    let compared = 0;
+    for (const model of ['student', 'teacher'] as const) {
+      for (const n of [1, 16]) {
+        for (const format of ['png', 'json'] as const) {
+          for (const scale of [1, 3]) {
+            const request = { model, task: 'fashion', n, seed: 1000 + n + scale, format, scale };
+            const [want, got] = await Promise.all([local.render(request), remote.render(request)]);
+            expect(got, JSON.stringify(request)).toEqual(want);
+            if ('png' in want) expect(want.png.length).toBeGreaterThan(0);
+            else expect(want.images).toHaveLength(n);
+            compared++;
+          }
+        }
+      }
+    }
+    expect(compared).toBe(16);
+  });
+
+  test('refuses a registry whose models were not loaded by the pool', async () => {
+    await expect(pool.renderer(here).render({ model: 'student', task: 'mnist', n: 1, seed: 1, format: 'png', scale: 1 })).rejects.toThrow(/not loaded with this pool's backend/);
+  });
 });

@@ -1,23 +1,26 @@
 // Worker threads for the server's compute: each loads every model (its own onnxruntime-node
 // sessions) and encodes PNGs (nodePngEncoder); a job goes to the worker with the fewest jobs in
-// flight. The HTTP thread only parses, routes and writes. Same sessions options and the same
-// encoder as in-process serving, so the same bytes.
+// flight. The HTTP thread only parses, routes and writes. A /sample request is one 'draw' job
+// (run the model, then renderSamples(), as in-process serving does), so one message each way.
+// Same session options, the same encoder and the same functions as in-process serving, so the
+// same bytes.
 
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { InferenceBackend, InferenceSession, TensorData } from '../backend/types.js';
-import type { PngEncoder } from '../png.js';
+import type { ModelRegistry } from '../registry.js';
+import type { Rendered, Renderer, RenderOptions } from '../render.js';
 
 export type WorkerRequest =
   | { id: number; kind: 'load'; model: number; bytes: Uint8Array }
   | { id: number; kind: 'run'; model: number; feeds: Record<string, TensorData> }
-  | { id: number; kind: 'png'; pixels: Uint8Array; width: number; height: number; scale: number }
+  | ({ id: number; kind: 'draw'; model: number; feeds: Record<string, TensorData>; output: string; file: string } & RenderOptions)
   | { id: number; kind: 'release' };
 
 export type WorkerReply =
-  | { id: number; ok: true; inputNames?: string[]; outputNames?: string[]; outputs?: Record<string, TensorData>; png?: Uint8Array }
+  | { id: number; ok: true; inputNames?: string[]; outputNames?: string[]; outputs?: Record<string, TensorData>; rendered?: Rendered }
   | { id: number; ok: false; error: string };
 
 type Job = WorkerRequest extends infer R ? (R extends WorkerRequest ? Omit<R, 'id'> : never) : never;
@@ -37,6 +40,8 @@ function tsxApi(): string {
 export class WorkerPool {
   private nextId = 1;
   private nextModel = 0;
+  /** The worker-side model number of each session this pool's backend loaded. */
+  private readonly models = new WeakMap<InferenceSession, number>();
   private constructor(private readonly slots: Slot[]) {}
 
   static async start(count: number): Promise<WorkerPool> {
@@ -100,21 +105,31 @@ export class WorkerPool {
       load: async (bytes: Uint8Array): Promise<InferenceSession> => {
         const model = this.nextModel++;
         const replies = await Promise.all(this.slots.map((s) => this.send(s, { kind: 'load', model, bytes })));
-        return {
+        const session: InferenceSession = {
           inputNames: replies[0]!.inputNames!,
           outputNames: replies[0]!.outputNames!,
           run: async (feeds) => (await this.send(this.pick(), { kind: 'run', model, feeds })).outputs!,
           release: async () => undefined, // the pool's close() releases every session
         };
+        this.models.set(session, model);
+        return session;
       },
     };
   }
 
-  /** nodePngEncoder in the workers: the same encoder, so the same name in ETags. */
-  encoder(): PngEncoder {
+  /** /sample's model run and PNG encoding as one job in a worker, for a registry loaded with backend(). */
+  renderer(registry: ModelRegistry): Renderer {
     return {
-      name: 'sharp',
-      gray: async (pixels, width, height, scale) => (await this.send(this.pick(), { kind: 'png', pixels, width, height, scale })).png!,
+      encoderName: 'sharp', // nodePngEncoder's name: the workers encode with it, so the ETags are the same
+      render: async (r) => {
+        const run = registry.prepare(r.model, r.task, r.n, r.seed);
+        const model = this.models.get(run.session);
+        if (model === undefined) throw new Error('WorkerPool.renderer(): the registry was not loaded with this pool\'s backend()');
+        const feeds = Object.values(run.feeds);
+        const job = { kind: 'draw' as const, model, feeds: run.feeds, output: run.output, file: run.file, n: r.n, format: r.format, scale: r.scale };
+        // The inputs are fresh arrays made for this run: move them instead of copying.
+        return (await this.send(this.pick(), job, [...new Set(feeds.map((f) => f.data.buffer as ArrayBuffer))])).rendered!;
+      },
     };
   }
 

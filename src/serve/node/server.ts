@@ -58,7 +58,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const pool = workers > 0 ? await WorkerPool.start(workers) : null;
   const registry = await ModelRegistry.load(manifest, files, pool ? pool.backend() : backendFor(o.backend));
   let draining = false;
-  const app = createApp({ registry, encoder: pool ? pool.encoder() : nodePngEncoder(), assets: await nodeAssets(), teach: readTeachInfo(dir), draining: () => draining, concurrency: o.concurrency, timeout: o.timeout, corsOrigin: o.corsOrigin });
+  const app = createApp({ registry, encoder: nodePngEncoder(), renderer: pool?.renderer(registry), assets: await nodeAssets(), teach: readTeachInfo(dir), draining: () => draining, concurrency: o.concurrency, timeout: o.timeout, corsOrigin: o.corsOrigin });
 
   const server = await new Promise<Server>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: o.port, hostname: o.host }, () => resolve(s as Server)) as Server;

@@ -1,11 +1,13 @@
 // A serving worker thread: runs the models (onnxruntime-node) and encodes PNGs (nodePngEncoder)
-// off the HTTP thread. onnxruntime-node runs a session synchronously on the thread that calls it, so
+// off the HTTP thread, a /sample request in one 'draw' job. onnxruntime-node runs a session synchronously on the thread that calls it, so
 // inference on the main thread would hold up every other request; here it holds one worker.
 
 import { parentPort } from 'node:worker_threads';
 import { ortNodeBackend } from '../backend/ort-node.js';
 import type { InferenceSession, TensorData } from '../backend/types.js';
 import { nodePngEncoder } from '../png-sharp.js';
+import { imagesOf } from '../registry.js';
+import { renderSamples } from '../render.js';
 import type { WorkerReply, WorkerRequest } from './pool.js';
 
 const port = parentPort;
@@ -28,11 +30,14 @@ async function handle(m: WorkerRequest): Promise<{ reply: WorkerReply; transfer:
       const outputs: Record<string, TensorData> = await s.run(m.feeds);
       return { reply: { id: m.id, ok: true, outputs }, transfer: Object.values(outputs).map((t) => t.data.buffer as ArrayBuffer) };
     }
-    case 'png': {
-      const png = await encoder.gray(m.pixels, m.width, m.height, m.scale);
+    case 'draw': {
+      const s = sessions.get(m.model);
+      if (!s) throw new Error(`model ${m.model} is not loaded in this worker`);
+      const rendered = await renderSamples(imagesOf(m, await s.run(m.feeds)), m, encoder);
+      if (!('png' in rendered)) return { reply: { id: m.id, ok: true, rendered }, transfer: [] };
       // A copy that owns its buffer, so that it can be transferred (sharp's may be pooled).
-      const owned = png.byteOffset === 0 && png.byteLength === png.buffer.byteLength ? png : png.slice();
-      return { reply: { id: m.id, ok: true, png: owned }, transfer: [owned.buffer as ArrayBuffer] };
+      const png = rendered.png.byteOffset === 0 && rendered.png.byteLength === rendered.png.buffer.byteLength ? rendered.png : rendered.png.slice();
+      return { reply: { id: m.id, ok: true, rendered: { png } }, transfer: [png.buffer as ArrayBuffer] };
     }
     case 'release': {
       await Promise.all([...sessions.values()].map((s) => s.release()));

@@ -8,21 +8,22 @@ import { z } from 'zod';
 import { withDefaults } from '../../defaults.js';
 import { jsonError } from '../../errors.js';
 import { conditional } from '../../http.js';
-import { toBase64, type PngEncoder } from '../../png.js';
+import type { PngEncoder } from '../../png.js';
 import { MODEL_KINDS, sha256Hex, type ModelRegistry } from '../../registry.js';
-import { composeGrid, IMAGE_SIZE, PIXELS, randomSeed, SEED_PATTERN, toGray8 } from '../../sampling.js';
+import { localRenderer, SAMPLE_FORMATS as FORMATS, type Renderer } from '../../render.js';
+import { randomSeed, SEED_PATTERN } from '../../sampling.js';
 
 export interface SampleRoutesOptions {
   registry: ModelRegistry;
   encoder: PngEncoder;
+  /** Where the samples are drawn and encoded (a worker pool); default here, with `encoder`. */
+  renderer?: Renderer;
   defaultN?: number;
   maxN?: number;
   maxScale?: number;
 }
 
 export const SAMPLE_DEFAULTS = { defaultN: 16, maxN: 256, maxScale: 8 };
-
-const FORMATS = ['png', 'json'] as const;
 
 const clip = (s: string) => (s.length > 40 ? `${s.slice(0, 40)}...` : s);
 
@@ -55,7 +56,8 @@ export function sampleQuerySchema(tasks: string[], o: typeof SAMPLE_DEFAULTS) {
 
 export function sampleRoutes(options: SampleRoutesOptions): Hono {
   const o = withDefaults(SAMPLE_DEFAULTS, options);
-  const { registry, encoder } = o;
+  const { registry } = o;
+  const renderer = o.renderer ?? localRenderer(registry, o.encoder);
   const tasks = registry.taskNames;
   const schema = sampleQuerySchema(tasks, o);
   const usage = `/sample?task=${tasks[0]}&n=${o.defaultN}&seed=7 (task: ${tasks.join(' | ')}; n: 1..${o.maxN}; seed: integer; model: ${MODEL_KINDS.join(' | ')}; format: ${FORMATS.join(' | ')}; scale: 1..${o.maxScale})`;
@@ -76,15 +78,9 @@ export function sampleRoutes(options: SampleRoutesOptions): Hono {
     c.header('X-Run', registry.run);
     c.header('X-Model', q.model);
     const draw = async () => {
-      const gray = toGray8(await registry.sample(q.model, q.task, q.n, seed));
-      if (q.format === 'json') {
-        const images: string[] = [];
-        for (let i = 0; i < q.n; i++) images.push(toBase64(await encoder.gray(gray.subarray(i * PIXELS, (i + 1) * PIXELS), IMAGE_SIZE, IMAGE_SIZE, q.scale)));
-        return c.json({ task: q.task, model: q.model, seed, n: q.n, scale: q.scale, run: registry.run, images });
-      }
-      const grid = composeGrid(gray, q.n);
-      const png = await encoder.gray(grid.pixels, grid.width, grid.height, q.scale);
-      return c.body(png as Uint8Array<ArrayBuffer>, 200, { 'Content-Type': 'image/png' });
+      const out = await renderer.render({ model: q.model, task: q.task, n: q.n, seed, format: q.format, scale: q.scale });
+      if ('images' in out) return c.json({ task: q.task, model: q.model, seed, n: q.n, scale: q.scale, run: registry.run, images: out.images });
+      return c.body(out.png as Uint8Array<ArrayBuffer>, 200, { 'Content-Type': 'image/png' });
     };
     if (q.seed === undefined) {
       c.header('Cache-Control', 'no-store');
@@ -92,7 +88,7 @@ export function sampleRoutes(options: SampleRoutesOptions): Hono {
     }
     // Deterministic: the bytes depend only on the model file, the query and the encoder.
     const model = registry.modelEntry(q.model, q.task)!;
-    const etag = `"${(await sha256Hex(new TextEncoder().encode([model.sha256, encoder.name, q.task, q.n, seed, q.format, q.scale].join('\n')))).slice(0, 32)}"`;
+    const etag = `"${(await sha256Hex(new TextEncoder().encode([model.sha256, renderer.encoderName, q.task, q.n, seed, q.format, q.scale].join('\n')))).slice(0, 32)}"`;
     return conditional(c, etag, 'public, max-age=3600', draw);
   });
   return app;
