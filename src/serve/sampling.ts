@@ -111,9 +111,16 @@ export function parseSeed(text: string): number | undefined {
   return SEED_PATTERN.test(text) ? Number(text) : undefined;
 }
 
+// Random words drawn 256 at a time: getRandomValues costs about the same for 4 bytes as for
+// 1 KiB, and the server draws a seed for every request without one.
+const seedWords = new Uint32Array(256);
+let seedNext = seedWords.length;
+
 /** A random seed for requests that give none (31 bits, so it prints and parses back the same). */
 export function randomSeed(): number {
-  const word = new Uint32Array(1);
-  globalThis.crypto.getRandomValues(word);
-  return word[0]! >>> 1;
+  if (seedNext === seedWords.length) {
+    globalThis.crypto.getRandomValues(seedWords);
+    seedNext = 0;
+  }
+  return seedWords[seedNext++]! >>> 1;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { Rng } from '../../src/util/rng.js';
-import { composeGrid, GRID_GAP, GRID_GAP_VALUE, gridLayout, normalNoise, parseSeed, PIXELS, studentFeeds, teacherFeeds, tileOrigin, toGray8, upscale } from '../../src/serve/sampling.js';
+import { composeGrid, GRID_GAP, GRID_GAP_VALUE, gridLayout, normalNoise, parseSeed, PIXELS, randomSeed, studentFeeds, teacherFeeds, tileOrigin, toGray8, upscale } from '../../src/serve/sampling.js';
 
 describe('noise', () => {
   test('is Rng(seed).normal() row by row, so sample i does not depend on n', () => {
@@ -73,4 +73,14 @@ test('parseSeed takes whole numbers of up to 15 digits only', () => {
   expect(parseSeed('-12')).toBe(-12);
   expect(parseSeed('999999999999999')).toBe(999999999999999);
   for (const bad of ['', '1.5', '1e3', ' 7', '0x10', 'abc', '9999999999999999']) expect(parseSeed(bad)).toBeUndefined();
+});
+
+test('randomSeed gives 31-bit whole numbers that parse back, fresh ones past each batch of random words', () => {
+  const seeds = Array.from({ length: 1000 }, () => randomSeed());
+  for (const s of seeds) {
+    expect(Number.isInteger(s) && s >= 0 && s < 2 ** 31).toBe(true);
+    expect(parseSeed(String(s))).toBe(s);
+  }
+  // 1000 draws of 31 bits collide with probability about 2e-4; a batch served twice would repeat hundreds.
+  expect(new Set(seeds).size).toBeGreaterThanOrEqual(999);
 });
