@@ -163,6 +163,7 @@ class Deflater {
   private heapLen = 0;
   private heapMax = 0;
   private depth = new Uint8Array(HEAP_SIZE + 1);
+  private key = new Int32Array(HEAP_SIZE + 1); // freq * 256 + depth of each heap node (pqdownheap)
   private blCount = new Uint16Array(MAX_BITS + 1);
   private optLen = 0;
   private staticLen = 0;
@@ -567,26 +568,26 @@ class Deflater {
     this.symNext = 0;
   }
 
-  private pqdownheap(freq: Uint16Array, k: number): void {
+  // zlib's smaller(n, m) is freq[n] < freq[m] || (freq[n] == freq[m] && depth[n] <= depth[m]):
+  // with key = freq * 256 + depth (freq below 2^16, depth 8 bits) that is key[n] <= key[m].
+  private pqdownheap(k: number): void {
     const heap = this.heap;
-    const depth = this.depth;
+    const key = this.key;
     const heapLen = this.heapLen;
     const v = heap[k]!;
-    const fv = freq[v]!;
-    const dv = depth[v]!;
+    const kv = key[v]!;
     let j = k << 1;
     while (j <= heapLen) {
       let hj = heap[j]!;
       if (j < heapLen) {
         const h1 = heap[j + 1]!;
-        // smaller(h1, hj): less frequent, or as frequent and no deeper
-        if (freq[h1]! < freq[hj]! || (freq[h1] === freq[hj] && depth[h1]! <= depth[hj]!)) {
+        if (key[h1]! <= key[hj]!) {
           j++;
           hj = h1;
         }
       }
-      if (fv < freq[hj]! || (fv === freq[hj] && dv <= depth[hj]!)) break;
-      heap[k] = heap[j]!;
+      if (kv <= key[hj]!) break;
+      heap[k] = hj;
       k = j;
       j <<= 1;
     }
@@ -643,6 +644,7 @@ class Deflater {
     const { freq, dl, staticLen: stree, elems } = desc;
     const heap = this.heap;
     const depth = this.depth;
+    const key = this.key;
     let maxCode = -1;
     this.heapLen = 0;
     this.heapMax = HEAP_SIZE;
@@ -650,6 +652,7 @@ class Deflater {
       if (freq[n] !== 0) {
         heap[++this.heapLen] = maxCode = n;
         depth[n] = 0;
+        key[n] = freq[n]! << 8;
       } else {
         dl[n] = 0;
       }
@@ -658,24 +661,26 @@ class Deflater {
       const node = (heap[++this.heapLen] = maxCode < 2 ? ++maxCode : 0);
       freq[node] = 1;
       depth[node] = 0;
+      key[node] = 1 << 8;
       this.optLen--;
       if (stree) this.staticLen -= stree[node]!;
     }
     desc.maxCode = maxCode;
-    for (let n = this.heapLen >> 1; n >= 1; n--) this.pqdownheap(freq, n);
+    for (let n = this.heapLen >> 1; n >= 1; n--) this.pqdownheap(n);
     let node = elems;
     do {
       const n = heap[1]!;
       heap[1] = heap[this.heapLen--]!;
-      this.pqdownheap(freq, 1);
+      this.pqdownheap(1);
       const m = heap[1]!;
       heap[--this.heapMax] = n;
       heap[--this.heapMax] = m;
       freq[node] = freq[n]! + freq[m]!;
       depth[node] = (depth[n]! >= depth[m]! ? depth[n]! : depth[m]!) + 1;
+      key[node] = (freq[node]! << 8) | depth[node]!;
       dl[n] = dl[m] = node;
       heap[1] = node++;
-      this.pqdownheap(freq, 1);
+      this.pqdownheap(1);
     } while (this.heapLen >= 2);
     heap[--this.heapMax] = heap[1]!;
     this.genBitlen(desc);
