@@ -26,7 +26,8 @@ const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 const HELP = `usage: npm run bench:serve -- [--run results/<run-id>] [--duration S] [--connections C,...] [--n N,...] [--backend node|web] [--task NAME] [--workers N]
 Measures GET /sample?task=...&n=N (default n 1, 16 and 64) with autocannon against a server started
 here, with each connection count (default 8 and 64).
---workers N is passed to the server (inference and PNG encoding on N worker threads).
+--workers N is passed to the server (inference and PNG encoding on N worker threads; default the
+server's: 1 with 2 or more cores, else 0).
 Without --run it uses results/latest, or an untrained demo export of the same shapes if there is none.
 'cpu ms/req' is the server process's CPU time (user + system, every thread) per request served,
 read from /proc (Linux; '-' elsewhere); unlike req/s it holds when other jobs share the machine.`;
@@ -39,7 +40,7 @@ const { values: a } = parseArgs({
     n: { type: 'string', default: '1,16,64' },
     backend: { type: 'string', default: 'node' },
     task: { type: 'string' },
-    workers: { type: 'string', default: '0' },
+    workers: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -56,7 +57,7 @@ if (!(duration > 0) || !connectionCounts.every(whole) || !ns.every((n) => whole(
   console.error(`error: --duration must be > 0 seconds, --connections whole numbers > 0 and --n whole numbers from 1 to 256, comma-separated (got ${a.duration}, ${a.connections}, ${a.n})\n${HELP}`);
   process.exit(2);
 }
-if (!/^\d+$/.test(a.workers!)) {
+if (a.workers !== undefined && !/^\d+$/.test(a.workers)) {
   console.error(`error: --workers must be a whole number >= 0 (got '${a.workers}')\n${HELP}`);
   process.exit(2);
 }
@@ -71,13 +72,20 @@ if (a.run === undefined && !existsSync(join(root, run))) {
   execFileSync(process.execPath, ['--import', 'tsx', 'tools/make-demo-export.ts', join(demoDir, 'export'), '--tasks', 'mnist,fashion'], { cwd: root, stdio: 'inherit' });
 }
 
-const server = spawn(process.execPath, ['--import', 'tsx', 'src/serve/main.ts', '--run', run, '--port', '0', '--host', '127.0.0.1', '--backend', a.backend!, '--drain-ms', '0', '--workers', a.workers!], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+const server = spawn(process.execPath, ['--import', 'tsx', 'src/serve/main.ts', '--run', run, '--port', '0', '--host', '127.0.0.1', '--backend', a.backend!, '--drain-ms', '0', ...(a.workers !== undefined ? ['--workers', a.workers] : [])], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
 const url = await new Promise<string>((resolve, reject) => {
   let out = '';
+  let listening = false;
   server.stdout!.on('data', (d: Buffer) => {
     out += d;
     const m = /listening on (http:\/\/\S+)/.exec(out);
-    if (m) resolve(m[1]!);
+    if (m && !listening) {
+      listening = true;
+      // The server's own line says where inference runs (how many worker threads).
+      const serving = /^serving run .*$/m.exec(out);
+      if (serving) console.log(serving[0]);
+      resolve(m[1]!);
+    }
   });
   server.once('exit', (code) => reject(new Error(`the server exited (${code}) before listening:\n${out}`)));
 });

@@ -1,7 +1,7 @@
 // npm run serve [-- --run results/<id>] [--port 3000]: the sampling server (see --help).
 
 import { parseArgs } from 'node:util';
-import { DEFAULT_RUN, SERVER_DEFAULTS, type BackendName } from './node/defaults.js';
+import { DEFAULT_RUN, defaultWorkers, SERVER_DEFAULTS, type BackendName } from './node/defaults.js';
 import { CONCURRENCY_LIMIT_DEFAULTS } from './middleware/limit/index.js';
 import { REQUEST_TIMEOUT_DEFAULTS } from './middleware/timeout/index.js';
 
@@ -22,8 +22,8 @@ options:
   --concurrency N     /sample requests running at once (default ${CONCURRENCY_LIMIT_DEFAULTS.max})
   --queue N           /sample requests waiting beyond those, then 503 (default ${CONCURRENCY_LIMIT_DEFAULTS.queue})
   --timeout-ms MS     /sample request timeout (default ${REQUEST_TIMEOUT_DEFAULTS.ms})
-  --workers N         worker threads for inference and PNG encoding (node backend; default 0:
-                      on the HTTP thread; for machines with more cores than 2)
+  --workers N         worker threads for inference and PNG encoding (node backend; default 1
+                      on machines with 2 or more cores, else 0: on the HTTP thread; here ${defaultWorkers()})
   --drain-ms MS       on SIGTERM, keep serving this long with /healthz at 503 before closing the
                       listener, so load balancers stop sending first (default ${SERVER_DEFAULTS.drainMs})
   -h, --help          this text

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { ortNodeBackend } from '../../src/serve/backend/ort-node.js';
 import { WorkerPool } from '../../src/serve/node/pool.js';
 import { folderFiles } from '../../src/serve/node/run.js';
-import { startServer, type RunningServer } from '../../src/serve/node/server.js';
+import { defaultWorkers, startServer, type RunningServer } from '../../src/serve/node/server.js';
 import { nodePngEncoder } from '../../src/serve/png-sharp.js';
 import { ModelRegistry } from '../../src/serve/registry.js';
 import { localRenderer } from '../../src/serve/render.js';
@@ -97,4 +97,17 @@ describe('WorkerPool.renderer', () => {
   test('refuses a registry whose models were not loaded by the pool', async () => {
     await expect(pool.renderer(here).render({ model: 'student', task: 'mnist', n: 1, seed: 1, format: 'png', scale: 1 })).rejects.toThrow(/not loaded with this pool's backend/);
   });
+});
+
+test('without --workers: one worker thread where there are 2 or more cores, none on one core', async () => {
+  expect([1, 2, 16].map((cores) => defaultWorkers(cores))).toEqual([0, 1, 1]);
+  const lines: string[] = [];
+  const server = await startServer({ run: demo.run, port: 0, host: '127.0.0.1', drainMs: 0, log: (line) => lines.push(line) });
+  try {
+    expect((await fetch(`${server.url}/sample?task=mnist&n=1&seed=1`)).status).toBe(200);
+  } finally {
+    await server.close();
+  }
+  const workers = defaultWorkers();
+  expect(lines.join('\n')).toMatch(workers > 0 ? / in 1 worker thread: / : /with onnxruntime-node: tasks/);
 });

@@ -14,11 +14,11 @@ import type { InferenceBackend } from '../backend/types.js';
 import { nodePngEncoder } from '../png-sharp.js';
 import { ModelRegistry } from '../registry.js';
 import { nodeAssets, ortDistDir } from './assets.js';
-import { SERVER_DEFAULTS, type BackendName } from './defaults.js';
+import { defaultWorkers, SERVER_DEFAULTS, type BackendName } from './defaults.js';
 import { loadRun, readTeachInfo } from './run.js';
 import { WorkerPool } from './pool.js';
 
-export { SERVER_DEFAULTS, type BackendName } from './defaults.js';
+export { defaultWorkers, SERVER_DEFAULTS, type BackendName } from './defaults.js';
 
 export interface ServerOptions extends Pick<AppOptions, 'concurrency' | 'timeout' | 'corsOrigin'> {
   /** Run folder (results/<id>) or export folder. */
@@ -26,7 +26,7 @@ export interface ServerOptions extends Pick<AppOptions, 'concurrency' | 'timeout
   port?: number;
   host?: string;
   backend?: BackendName;
-  /** Worker threads that run the models and encode PNGs (node backend; default 0: on the HTTP thread). */
+  /** Worker threads that run the models and encode PNGs (node backend; default defaultWorkers(): 1 with 2 or more cores, else 0, on the HTTP thread). */
   workers?: number;
   /** How long shutdown keeps serving with /healthz at 503 before it stops accepting (load balancers take it out meanwhile). */
   drainMs?: number;
@@ -54,7 +54,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const o = withDefaults(SERVER_DEFAULTS, options);
   const log = o.log ?? ((line: string) => console.log(line));
   const { dir, manifest, files } = loadRun(o.run);
-  const workers = o.backend === 'node' ? (o.workers ?? 0) : 0;
+  const workers = o.backend === 'node' ? (o.workers ?? defaultWorkers()) : 0;
   const pool = workers > 0 ? await WorkerPool.start(workers) : null;
   const registry = await ModelRegistry.load(manifest, files, pool ? pool.backend() : backendFor(o.backend));
   let draining = false;
