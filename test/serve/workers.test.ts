@@ -111,3 +111,23 @@ test('without --workers: one worker thread where there are 2 or more cores, none
   const workers = defaultWorkers();
   expect(lines.join('\n')).toMatch(workers > 0 ? / in 1 worker thread: / : /with onnxruntime-node: tasks/);
 });
+
+test('shutdown releases the workers only after requests whose clients went away have finished', async () => {
+  const errors = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+  try {
+    for (let round = 0; round < 4; round++) {
+      const server = await startServer({ run: demo.run, port: 0, host: '127.0.0.1', drainMs: 0, workers: 1, log: () => undefined });
+      // Abandoned at staggered moments: their handlers outlive their connections.
+      const aborts = Array.from({ length: 48 }, () => new AbortController());
+      const requests = aborts.map((a, i) => fetch(`${server.url}/sample?task=fashion&n=64&seed=${i}`, { signal: a.signal }).catch(() => null));
+      aborts.forEach((a, i) => setTimeout(() => a.abort(), 2 + i));
+      await new Promise((resolve) => setTimeout(resolve, 10 + round * 10));
+      await server.close();
+      await Promise.all(requests);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(errors.mock.calls.map((c) => c.map(String).join(' ').slice(0, 200))).toEqual([]);
+  } finally {
+    errors.mockRestore();
+  }
+});

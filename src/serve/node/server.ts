@@ -60,8 +60,22 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   let draining = false;
   const app = createApp({ registry, encoder: nodePngEncoder(), renderer: pool?.renderer(registry), assets: await nodeAssets(), teach: readTeachInfo(dir), draining: () => draining, concurrency: o.concurrency, timeout: o.timeout, corsOrigin: o.corsOrigin });
 
+  // Handlers still running, counted so that shutdown releases the models only after the last one:
+  // a request whose client went away keeps running (or waiting in the queue) after its connection
+  // has closed, and would otherwise meet a released session.
+  let running = 0;
+  let settled: (() => void) | null = null;
+  const fetch = async (request: Request, env?: unknown): Promise<Response> => {
+    running++;
+    try {
+      return await app.fetch(request, env);
+    } finally {
+      if (--running === 0) settled?.();
+    }
+  };
+
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port: o.port, hostname: o.host }, () => resolve(s as Server)) as Server;
+    const s = serve({ fetch, port: o.port, hostname: o.host }, () => resolve(s as Server)) as Server;
     s.once('error', (err: NodeJS.ErrnoException) =>
       reject(err.code === 'EADDRINUSE' ? new Error(`port ${o.port} is in use: stop the other server or pass --port (or PORT=) with a free port`) : err),
     );
@@ -86,6 +100,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         });
         server.closeIdleConnections();
       });
+      if (running > 0) {
+        await new Promise<void>((resolve) => {
+          const force = setTimeout(resolve, o.shutdownGraceMs);
+          settled = () => {
+            clearTimeout(force);
+            resolve();
+          };
+        });
+      }
       await registry.close();
       await pool?.close();
     })());
