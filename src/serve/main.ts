@@ -19,6 +19,8 @@ options:
   --port N            port (default $PORT or ${SERVER_DEFAULTS.port}; 0 picks a free one)
   --host ADDR         address to listen on (default ${SERVER_DEFAULTS.host})
   --backend B         node (onnxruntime-node, default) or web (onnxruntime-web, WASM)
+  --device D          cpu (default), cuda or webgpu: onnxruntime-node's execution provider
+                      (cuda: after npm run install:cuda; webgpu: needs a Vulkan driver)
   --concurrency N     /sample requests running at once (default ${CONCURRENCY_LIMIT_DEFAULTS.max})
   --queue N           /sample requests waiting beyond those, then 503 (default ${CONCURRENCY_LIMIT_DEFAULTS.queue})
   --timeout-ms MS     /sample request timeout (default ${REQUEST_TIMEOUT_DEFAULTS.ms})
@@ -56,6 +58,7 @@ try {
       'timeout-ms': { type: 'string' },
       'drain-ms': { type: 'string' },
       workers: { type: 'string' },
+      device: { type: 'string', default: 'cpu' },
       help: { type: 'boolean', short: 'h' },
     },
   }).values;
@@ -67,6 +70,7 @@ if (args.help) {
   process.exit(0);
 }
 if (args.backend !== 'node' && args.backend !== 'web') fail(`--backend must be node or web, got '${args.backend}'`);
+if (!['cpu', 'cuda', 'webgpu'].includes(args.device!)) fail(`--device must be cpu, cuda or webgpu, got '${args.device}'`);
 
 try {
   const { startServer } = await import('./node/server.js'); // after --help: it loads the runtimes
@@ -75,6 +79,7 @@ try {
     port: whole(args.port !== undefined ? '--port' : 'PORT', args.port ?? (process.env.PORT || undefined), 0) ?? SERVER_DEFAULTS.port,
     host: args.host,
     backend: args.backend as BackendName,
+    device: args.device as 'cpu' | 'cuda' | 'webgpu',
     concurrency: { max: whole('--concurrency', args.concurrency, 1), queue: whole('--queue', args.queue, 0) },
     timeout: { ms: whole('--timeout-ms', args['timeout-ms'], 1) },
     drainMs: whole('--drain-ms', args['drain-ms'], 0),

@@ -40,6 +40,21 @@ describe('--device webgpu', () => {
     rmSync(out, { recursive: true });
   });
 
+  it('npm run serve stops with that message before reading the run; --device with --backend web is refused', { timeout: 60_000 }, async () => {
+    if (await webgpuWorks()) return; // a GPU: nothing to refuse
+    const missing = join(tmpdir(), 'webgpu-no-such-run');
+    const serve = spawnSync(process.execPath, ['--import', 'tsx', 'src/serve/main.ts', '--run', missing, '--port', '0', '--device', 'webgpu'], { encoding: 'utf8' });
+    expect(serve.status).toBe(2);
+    expect(serve.stderr).toMatch(CLEAR);
+    expect(serve.stderr).not.toContain(missing);
+    const web = spawnSync(process.execPath, ['--import', 'tsx', 'src/serve/main.ts', '--run', missing, '--port', '0', '--device', 'webgpu', '--backend', 'web'], { encoding: 'utf8' });
+    expect(web.status).toBe(2);
+    expect(web.stderr).toMatch(/--device webgpu needs the node backend/);
+    const bad = spawnSync(process.execPath, ['--import', 'tsx', 'src/serve/main.ts', '--device', 'tpu'], { encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--device must be cpu, cuda or webgpu, got 'tpu'/);
+  });
+
   it('tools/gpu-check.ts compares a device with the CPU from the same seed (the CPU against itself: no difference)', { timeout: 180_000 }, () => {
     const r = spawnSync(process.execPath, ['--import', 'tsx', 'tools/gpu-check.ts', '--device', 'cpu', '--steps', '4'], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);

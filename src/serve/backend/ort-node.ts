@@ -6,13 +6,15 @@ import { floatOutputs, type InferenceBackend, type InferenceSession, type Tensor
 export interface OrtNodeOptions {
   /** Threads per run (default 1: concurrent requests use the other cores). */
   intraOpNumThreads?: number;
+  /** Execution provider (default cpu); check it first with probeDevice. */
+  device?: 'cpu' | 'cuda' | 'webgpu';
 }
 
 export function ortNodeBackend(options: OrtNodeOptions = {}): InferenceBackend {
   // One thread per run and no spinning: a server runs many small runs at once, and threads that
   // spin-wait between runs take the cores from the HTTP loop and the PNG encoder.
   const sessionOptions: ort.InferenceSession.SessionOptions = {
-    executionProviders: ['cpu'],
+    executionProviders: [options.device ?? 'cpu'],
     graphOptimizationLevel: 'all',
     intraOpNumThreads: options.intraOpNumThreads ?? 1,
     extra: { session: { 'intra_op.allow_spinning': '0', 'inter_op.allow_spinning': '0' } },

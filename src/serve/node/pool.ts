@@ -44,7 +44,7 @@ export class WorkerPool {
   private readonly models = new WeakMap<InferenceSession, number>();
   private constructor(private readonly slots: Slot[]) {}
 
-  static async start(count: number): Promise<WorkerPool> {
+  static async start(count: number, options: { device?: 'cpu' | 'cuda' | 'webgpu' } = {}): Promise<WorkerPool> {
     if (!(Number.isInteger(count) && count >= 1)) throw new Error(`workers must be a whole number >= 1, got ${count}`);
     // From the sources (tsx) the worker is worker.ts; from dist/ it is serve-worker.js beside serve.js.
     const source = import.meta.url.endsWith('.ts');
@@ -53,8 +53,8 @@ export class WorkerPool {
     for (let i = 0; i < count; i++) {
       // From the sources the worker registers tsx itself (a worker does not inherit the loader).
       const worker = source
-        ? new Worker(`import(${JSON.stringify(tsxApi())}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); })`, { eval: true })
-        : new Worker(url);
+        ? new Worker(`import(${JSON.stringify(tsxApi())}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); })`, { eval: true, workerData: { device: options.device ?? 'cpu' } })
+        : new Worker(url, { workerData: { device: options.device ?? 'cpu' } });
       const slot: Slot = { worker, inFlight: 0, dead: null, pending: new Map() };
       const fail = (err: Error) => {
         slot.dead ??= err;

@@ -17,6 +17,7 @@ import { nodeAssets, ortDistDir } from './assets.js';
 import { defaultWorkers, SERVER_DEFAULTS, type BackendName } from './defaults.js';
 import { loadRun, readTeachInfo } from './run.js';
 import { WorkerPool } from './pool.js';
+import { probeDevice, type Device } from '../../runtime/device.js';
 
 export { defaultWorkers, SERVER_DEFAULTS, type BackendName } from './defaults.js';
 
@@ -26,6 +27,8 @@ export interface ServerOptions extends Pick<AppOptions, 'concurrency' | 'timeout
   port?: number;
   host?: string;
   backend?: BackendName;
+  /** Execution provider of the node backend: cpu (default), cuda or webgpu; checked before the run is read. */
+  device?: Device;
   /** Worker threads that run the models and encode PNGs (node backend; default defaultWorkers(): 1 with 2 or more cores, else 0, on the HTTP thread). */
   workers?: number;
   /** How long shutdown keeps serving with /healthz at 503 before it stops accepting (load balancers take it out meanwhile). */
@@ -46,17 +49,20 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export function backendFor(name: BackendName): InferenceBackend {
-  return name === 'web' ? ortWebBackend({ wasmPaths: `${ortDistDir()}/`, numThreads: 1 }) : ortNodeBackend();
+export function backendFor(name: BackendName, device: Device = 'cpu'): InferenceBackend {
+  return name === 'web' ? ortWebBackend({ wasmPaths: `${ortDistDir()}/`, numThreads: 1 }) : ortNodeBackend({ device });
 }
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const o = withDefaults(SERVER_DEFAULTS, options);
   const log = o.log ?? ((line: string) => console.log(line));
+  const device = o.device ?? 'cpu';
+  if (device !== 'cpu' && o.backend !== 'node') throw new Error(`--device ${device} needs the node backend (onnxruntime-node); --backend web runs on the CPU (WASM)`);
+  await probeDevice(device); // a device that cannot run fails before the run is read
   const { dir, manifest, files } = loadRun(o.run);
   const workers = o.backend === 'node' ? (o.workers ?? defaultWorkers()) : 0;
-  const pool = workers > 0 ? await WorkerPool.start(workers) : null;
-  const registry = await ModelRegistry.load(manifest, files, pool ? pool.backend() : backendFor(o.backend));
+  const pool = workers > 0 ? await WorkerPool.start(workers, { device }) : null;
+  const registry = await ModelRegistry.load(manifest, files, pool ? pool.backend() : backendFor(o.backend, device));
   let draining = false;
   const app = createApp({ registry, encoder: nodePngEncoder(), renderer: pool?.renderer(registry), assets: await nodeAssets(), teach: readTeachInfo(dir), draining: () => draining, concurrency: o.concurrency, timeout: o.timeout, corsOrigin: o.corsOrigin });
 
@@ -82,7 +88,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   const port = (server.address() as AddressInfo).port;
   const shown = o.host === '0.0.0.0' || o.host === '::' ? 'localhost' : o.host.includes(':') ? `[${o.host}]` : o.host;
-  log(`serving run ${manifest.run} (${dir}) with ${registry.backendName}${pool ? ` in ${pool.size} worker thread${pool.size > 1 ? 's' : ''}` : ''}: tasks ${registry.taskNames.join(', ')}`);
+  log(`serving run ${manifest.run} (${dir}) with ${registry.backendName}${device !== 'cpu' ? ` on ${device}` : ''}${pool ? ` in ${pool.size} worker thread${pool.size > 1 ? 's' : ''}` : ''}: tasks ${registry.taskNames.join(', ')}`);
 
   let closing: Promise<void> | undefined;
   const close = () =>

@@ -2,7 +2,7 @@
 // off the HTTP thread, a /sample request in one 'draw' job. onnxruntime-node runs a session synchronously on the thread that calls it, so
 // inference on the main thread would hold up every other request; here it holds one worker.
 
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { ortNodeBackend } from '../backend/ort-node.js';
 import type { InferenceSession, TensorData } from '../backend/types.js';
 import { nodePngEncoder } from '../png-sharp.js';
@@ -13,7 +13,7 @@ import type { WorkerReply, WorkerRequest } from './pool.js';
 const port = parentPort;
 if (!port) throw new Error('src/serve/node/worker.ts runs as a worker thread of the server (WorkerPool), not on its own');
 
-const backend = ortNodeBackend();
+const backend = ortNodeBackend({ device: (workerData as { device?: 'cpu' | 'cuda' | 'webgpu' } | null)?.device ?? 'cpu' });
 const encoder = nodePngEncoder();
 const sessions = new Map<number, InferenceSession>();
 
