@@ -1,4 +1,4 @@
-// The LeNet-style feature network behind FID (shared/design/REFERENCE-MODELS.md):
+// The LeNet-style feature network behind FID (docs/models.md):
 // 128 features from the penultimate layer, 20 class logits (MNIST 0-9, Fashion 10-19).
 
 import { Graph, type Value } from '../src/graph/ir.js';

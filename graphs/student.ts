@@ -1,5 +1,5 @@
 // Student: a beta-VAE with a task-conditional prior p(z|u), a task head q(u|x) and an InfoNCE
-// term over two augmented views, as in shared/design/REFERENCE-MODELS.md.
+// term over two augmented views, as in docs/models.md.
 
 import { Graph, type Value } from '../src/graph/ir.js';
 import * as o from '../src/graph/ops.js';

@@ -1,5 +1,5 @@
 // Teacher expert: a WGAN-GP generator (spectral norm per layer) and critic, as in
-// shared/design/REFERENCE-MODELS.md. Plain functions over the graph builder.
+// docs/models.md. Plain functions over the graph builder.
 
 import { Graph, type Value } from '../src/graph/ir.js';
 import * as o from '../src/graph/ops.js';

@@ -1,4 +1,4 @@
-// npm run bench: the REFERENCE-MODELS benchmark cases at batch 64 on the CPU, median ms over
+// npm run bench: the benchmark cases of docs/models.md at batch 64 on the CPU, median ms over
 // timed steps after warm-up, each graph lowered for the cpu target and for the plain one (the
 // standard-ONNX forms that other providers run); side by side with PyTorch
 // (tools/bench_torch.py) where Debian's python3-torch is installed. Writes
@@ -22,7 +22,7 @@ import { buildFeatureStep } from '../graphs/features.js';
 
 const HELP = `npm run bench -- [options]
 
-Times the benchmark cases of shared/design/REFERENCE-MODELS.md at batch 64 on the CPU, each
+Times the benchmark cases of docs/models.md at batch 64 on the CPU, each
 graph lowered for the cpu target (ours) and for the plain target (standard ONNX operators, as
 WebAssembly, WebGPU and CUDA run them), and compares them with PyTorch (tools/bench_torch.py,
 run with /usr/bin/python3) when it is installed.

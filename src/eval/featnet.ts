@@ -1,4 +1,4 @@
-// The FID feature network (the LeNet of shared/design/REFERENCE-MODELS.md), trained with the
+// The FID feature network (the LeNet of docs/models.md), trained with the
 // project's own engine on the MNIST and Fashion-MNIST training sets on first use and cached:
 // `<cacheDir>/lenet-<key>/features.onnx` (weights baked in, batch symbolic) and `meta.json`
 // with the SHA-256 of the weights file and of the training data it saw, its training budget
@@ -182,7 +182,7 @@ export async function loadFeatureExtractor(opts: FeatureNetOptions = {}): Promis
 }
 
 function describe(info: FeatureNetInfo): string {
-  return `LeNet (REFERENCE-MODELS.md) trained on MNIST + Fashion-MNIST, 128 ReLU features; weights sha256 ${info.weightsSha256.slice(0, 12)}; ${describeAccuracy(info)}`;
+  return `LeNet (docs/models.md) trained on MNIST + Fashion-MNIST, 128 ReLU features; weights sha256 ${info.weightsSha256.slice(0, 12)}; ${describeAccuracy(info)}`;
 }
 
 function withInfo(fx: ClassifyingExtractor, info: FeatureNetInfo): LeNetExtractor {

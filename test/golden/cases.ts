@@ -1,5 +1,5 @@
 // What the golden tests hold: every training-step and inference graph of the reference models
-// (shared/design/REFERENCE-MODELS.md, the benchmark's shapes) and of the default preset, the
+// (docs/models.md, the benchmark's shapes) and of the default preset, the
 // parameters after three steps of each training step, and the smoke run's metric rows.
 
 import { createHash } from 'node:crypto';
