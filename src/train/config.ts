@@ -74,8 +74,8 @@ export const studentConfigSchema = z.object({
     maxShift: z.number().int().min(0).max(4).default(2),
   }),
   replay: z.object({
-    /** Fraction of each batch drawn from teacher samples of earlier tasks (0: no replay); 'auto': (t-1)/t at task t, every task weighted alike. */
-    ratio: z.union([prob, z.literal('auto')], { error: "a fraction from 0 to 1, or 'auto'" }).default('auto'),
+    /** Fraction of each batch drawn from teacher samples of earlier tasks (0: no replay); 'auto': (t-1)/t at task t, every task weighted alike. 0.125: the replay alignment keeps the earlier tasks, and more teacher samples cost the new task more than they give the old ones. */
+    ratio: z.union([prob, z.literal('auto')], { error: "a fraction from 0 to 1, or 'auto'" }).default(0.125),
     /** Mix teacher samples and real data with mixup (lambda ~ Beta(alpha, alpha)). */
     mixup: z.boolean().default(false),
     mixupAlpha: z.number().positive().default(0.4),
