@@ -255,13 +255,13 @@ export function allStudentParams(enc: EncoderParams, dec: DecoderParams, prior: 
   ];
 }
 
-export function buildStudentStep(g: Graph, a: StudentArch, l: StudentLoss, batch: number, optimizer: OptimizerSpec = { kind: 'adam' }, d: DistillOptions = noDistill, an: AnchorOptions = noAnchor): StepGraph {
+export function buildStudentStep(g: Graph, a: StudentArch, l: StudentLoss, batch: number, optimizer: OptimizerSpec = { kind: 'adam' }, d: DistillOptions = noDistill, an: AnchorOptions = noAnchor, target: Target = 'cpu'): StepGraph {
   const enc = encoderParams(g, a);
   const dec = decoderParams(g, a);
   const prior = priorParams(g, a);
   const proj = d.featureDim ? nn.linearParams(g, 'distill.proj', a.hidden, d.featureDim) : undefined;
   const { loss, ...metrics } = studentLoss(studentInputs(g, a, batch, d, an), enc, dec, prior, l, d, proj);
-  return buildTrainStep(g, { name: 'student_step', loss: loss!, groups: [{ params: allStudentParams(enc, dec, prior, proj) }], optimizer, metrics });
+  return buildTrainStep(g, { name: 'student_step', loss: loss!, groups: [{ params: allStudentParams(enc, dec, prior, proj) }], optimizer, metrics, target });
 }
 
 /** The servable encoder: images [N, 1, 28, 28] in [0, 1] -> mu, logvar [N, zDim], task logits [N, T]. */

@@ -16,17 +16,19 @@ import { exportWeights, Teacher, timeSteps } from '../src/teach/core.js';
 import { nodeTeachRuntime } from '../src/teach/node.js';
 import { DEFAULT_RUN } from '../src/serve/node/defaults.js';
 
-const HELP = `usage: npm run bench:browser-train -- [--run results/<run-id>] [--steps N] [--warmup N] [--threads N] [--json FILE]
+const HELP = `usage: npm run bench:browser-train -- [--run results/<run-id>] [--steps N] [--warmup N] [--threads N] [--skip-webgpu] [--json FILE]
 Times the teach panel's training step (batch assembly with replay and anchors, then the step) in
 headless Chromium (CHROMIUM_PATH, default /usr/bin/chromium) on WASM with 1 thread, WASM with
 --threads (default min(4, cores)), and WebGPU (reported unavailable where the browser has no
-adapter), and the same step in onnxruntime-node with 1 and --threads threads. The run needs an
+adapter), and the same step in onnxruntime-node with 1 and --threads threads. The page lowers its graphs for the plain target
+(standard ONNX); the two 'cpu lowering' rows run the cpu target's forms on WASM for comparison. The run needs an
 export with the student encoder (any run of npm run train). Median ms per step over --steps
 (default 30) after --warmup (default 5) untimed steps; memory from
 performance.measureUserAgentSpecificMemory() (page + worker) and the resident memory of the
-browser's processes, read while the WASM-threads case trains.`;
+browser's processes, read while the WASM-threads cases train. --skip-webgpu leaves out the WebGPU
+case (on a software adapter a step takes seconds).`;
 
-const { values: a } = parseArgs({ options: { run: { type: 'string', default: DEFAULT_RUN }, steps: { type: 'string', default: '30' }, warmup: { type: 'string', default: '5' }, threads: { type: 'string' }, json: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+const { values: a } = parseArgs({ options: { run: { type: 'string', default: DEFAULT_RUN }, steps: { type: 'string', default: '30' }, warmup: { type: 'string', default: '5' }, threads: { type: 'string' }, json: { type: 'string' }, 'skip-webgpu': { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } } });
 if (a.help) {
   console.log(HELP);
   process.exit(0);
@@ -53,7 +55,7 @@ const rows: Row[] = [];
 const row = (where: string, ms: number[] | null, note?: string, memory?: Record<string, number>) => {
   const m = ms ? median(ms) : null;
   rows.push({ where, msPerStep: m, stepsPerSecond: m ? 1000 / m : null, note, memory });
-  console.log(`${where.padEnd(28)} ${m ? `${m.toFixed(1).padStart(7)} ms/step  ${(1000 / m).toFixed(2).padStart(6)} steps/s` : 'unavailable'}${note ? `  (${note})` : ''}`);
+  console.log(`${where.padEnd(40)} ${m ? `${m.toFixed(1).padStart(7)} ms/step  ${(1000 / m).toFixed(2).padStart(6)} steps/s` : 'unavailable'}${note ? `  (${note})` : ''}`);
 };
 
 const server = await startServer({ run: a.run!, port: 0, host: '127.0.0.1', drainMs: 0, log: () => undefined });
@@ -88,14 +90,24 @@ try {
     // The page itself (cross-origin isolated); its own panel loads and then idles, as a visitor's would.
     await page.goto(`${server.url}/`);
     await page.waitForFunction(() => (globalThis as any).document.querySelector('teach-panel')?.getAttribute('state') === 'ready', undefined, { timeout: 120_000 });
-    for (const [where, backend, n] of [['chromium wasm, 1 thread', 'wasm', 1], [`chromium wasm, ${threads} threads`, 'wasm', threads], ['chromium webgpu', 'webgpu', 1]] as const) {
+    // The page's lowering (plain) on each provider, and the cpu target's on WASM: what the CPU-tuned forms would give there.
+    const cases = [
+      ['chromium wasm, 1 thread', 'wasm', 1, undefined],
+      [`chromium wasm, ${threads} threads`, 'wasm', threads, undefined],
+      ['chromium webgpu', 'webgpu', 1, undefined],
+      ['chromium wasm, 1 thread, cpu lowering', 'wasm', 1, 'cpu'],
+      [`chromium wasm, ${threads} threads, cpu lowering`, 'wasm', threads, 'cpu'],
+    ] as const;
+    for (const [where, backend, n, lowering] of cases) {
+      if (backend === 'webgpu' && a['skip-webgpu']) continue;
+      // Memory is read on both threaded cases, so that the reading costs each the same.
       const sampling = n > 1 ? sampleMemory(page, profile) : null;
-      const r = (await page.evaluate(runInWorker, { base: `${server.url}/`, backend, threads: n, steps, warmup, images: Array.from(images) })) as { ms?: number[]; error?: string; threads?: number; adapter?: string };
+      const r = (await page.evaluate(runInWorker, { base: `${server.url}/`, backend, threads: n, lowering, steps, warmup, images: Array.from(images) })) as { ms?: number[]; error?: string; threads?: number; adapter?: string };
       const memory = sampling ? await sampling.stop() : undefined;
       if (r.error) row(where, null, r.error);
       else row(where, r.ms!, backend === 'webgpu' && r.adapter ? `adapter: ${r.adapter}` : r.threads !== n ? `ran with ${r.threads} thread(s)` : undefined, memory);
-      if (sampling && !memory) console.log(`${''.padEnd(28)} memory: not measured (the case ended within 3 s; give more --steps)`);
-      if (memory) console.log(`${''.padEnd(28)} memory while training: ${Object.entries(memory).map(([k, v]) => `${k} ${(v / 2 ** 20).toFixed(0)} MiB`).join(', ')}`);
+      if (sampling && !memory) console.log(`${''.padEnd(40)} memory: not measured (the case ended within 3 s; give more --steps)`);
+      if (memory) console.log(`${''.padEnd(40)} memory while training: ${Object.entries(memory).map(([k, v]) => `${k} ${(v / 2 ** 20).toFixed(0)} MiB`).join(', ')}`);
     }
   } finally {
     await context.close();
@@ -107,7 +119,7 @@ try {
 if (a.json) (await import('../src/util/fs.js')).writeFileAtomic(a.json, JSON.stringify({ run: a.run, steps, warmup, threads, cores, rows, at: new Date().toISOString() }, null, 2) + '\n');
 
 /** In the page: a teach worker of its own, initialised for `backend`, timing the step. */
-function runInWorker(o: { base: string; backend: string; threads: number; steps: number; warmup: number; images: number[] }): Promise<unknown> {
+function runInWorker(o: { base: string; backend: string; threads: number; lowering?: string; steps: number; warmup: number; images: number[] }): Promise<unknown> {
   return new Promise((resolve) => {
     // Runs in the page (this file is compiled for Node, so the DOM's Worker is reached through globalThis).
     const w = new (globalThis as any).Worker(`${o.base}teach-worker.js`, { type: 'module' });
@@ -118,7 +130,7 @@ function runInWorker(o: { base: string; backend: string; threads: number; steps:
       else if (m.type === 'error') resolve({ error: m.message });
       if (m.type === 'bench' || m.type === 'error') w.terminate();
     };
-    w.postMessage({ type: 'init', base: o.base, backend: o.backend, threads: o.threads });
+    w.postMessage({ type: 'init', base: o.base, backend: o.backend, threads: o.threads, lowering: o.lowering });
   });
 }
 

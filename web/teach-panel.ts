@@ -103,6 +103,7 @@ export class TeachPanel extends HTMLElement {
   private taught = 0;
   /** The latest progress, samples and download, for scripts and tests. */
   lastProgress: Extract<FromWorker, { type: 'progress' }> | null = null;
+  lastStarted: Extract<FromWorker, { type: 'started' }> | null = null;
   lastSamples: Extract<FromWorker, { type: 'samples' }> | null = null;
   lastExport: Extract<FromWorker, { type: 'export' }> | null = null;
   lastDone: Extract<FromWorker, { type: 'done' }> | null = null;
@@ -208,11 +209,12 @@ export class TeachPanel extends HTMLElement {
         this.drawGrids(m);
         break;
       case 'started':
+        this.lastStarted = m;
         this.losses = [];
         this.lastDone = null;
         this.state = 'training';
         this.el<HTMLProgressElement>('teach-progress').max = m.total;
-        this.el('teach-rate').textContent = `building done (${m.inputs} inputs, ${(m.graphBytes / 1e6).toFixed(1)} MB graph); first step…`;
+        this.el('teach-rate').textContent = `building done (${m.inputs} inputs, ${(m.graphBytes / 1e6).toFixed(2)} MB graph, ${m.lowering} lowering); first step…`;
         break;
       case 'progress': {
         this.lastProgress = m;

@@ -5,7 +5,8 @@ import type { Metrics } from '../src/teach/core.js';
 export type Backend = 'wasm' | 'webgpu';
 
 export type ToWorker =
-  | { type: 'init'; base: string; backend: Backend | 'auto'; threads: number; saved?: Uint8Array }
+  /** `lowering` overrides the graphs' lowering target (tools/bench-browser-train.ts compares them); default: targetForDevice of the provider. */
+  | { type: 'init'; base: string; backend: Backend | 'auto'; threads: number; saved?: Uint8Array; lowering?: 'cpu' | 'plain' }
   /** Teach slot `target` of `tasks` (a new task is the last) from `images` ([n, 784] in [0, 1]). */
   | { type: 'start'; tasks: string[]; target: number; images: Float32Array; steps: number; seed: number }
   | { type: 'pause' }
@@ -18,7 +19,8 @@ export type ToWorker =
 export type FromWorker =
   | { type: 'ready'; run: string; tasks: string[]; step: number; fromSaved: boolean; note: string; backend: Backend; /** How 'auto' chose ('' when the visitor chose). */ choice: string; threads: number; isolated: boolean; configSource: string }
   | { type: 'samples'; tasks: string[]; n: number; seed: number; gray: Uint8Array[]; live: boolean }
-  | { type: 'started'; total: number; tasks: string[]; target: number; inputs: number; graphBytes: number }
+  /** `lowering`: the target the step graph was lowered for ('plain' on both providers). */
+  | { type: 'started'; total: number; tasks: string[]; target: number; inputs: number; graphBytes: number; lowering: 'cpu' | 'plain' }
   | { type: 'progress'; step: number; total: number; stepsPerSecond: number; etaSeconds: number; metrics: Metrics; elapsed: number }
   | { type: 'paused'; step: number }
   | { type: 'state'; checkpoint: Uint8Array; tasks: string[] }

@@ -7,6 +7,7 @@
 import type * as Ort from 'onnxruntime-web';
 import { decodeCheckpoint, encodeCheckpoint, exportDecoder, exportManifest, exportWeights, fitLeaves, buildTeachStep, priorRows, Teacher, timeSteps, type Metrics, type TeachConfig, type TeachRuntime } from '../src/teach/core.js';
 import { studentFeeds, toGray8 } from '../src/serve/sampling.js';
+import { targetForDevice, type Target } from '../src/graph/onnx.js';
 import type { ToWorker, FromWorker, Backend } from './teach-protocol.js';
 
 interface Manifest {
@@ -65,7 +66,7 @@ async function fetchOk(url: string, what: string): Promise<Response> {
 
 const bytesOf = async (url: string, what: string) => new Uint8Array(await (await fetchOk(url, what)).arrayBuffer());
 
-async function init(base: string, asked: Backend | 'auto', threads: number, saved: Uint8Array | undefined): Promise<void> {
+async function init(base: string, asked: Backend | 'auto', threads: number, saved: Uint8Array | undefined, lowering: Target | undefined): Promise<void> {
   const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<GpuAdapter | null> } }).gpu;
   const adapter = gpu ? await gpu.requestAdapter() : null;
   const fallback = !!(adapter?.isFallbackAdapter || adapter?.info?.isFallbackAdapter);
@@ -93,6 +94,9 @@ async function init(base: string, asked: Backend | 'auto', threads: number, save
   let stepOn: Backend = backend;
   const rt: TeachRuntime = {
     tensor: (data, dims) => new ort.Tensor('float32', data, dims),
+    // Both providers get the plain lowering (standard ONNX ops); the cpu target's forms are tuned to
+    // onnxruntime-node's CPU provider. Inference sessions always run on WASM.
+    target: (kind) => lowering ?? targetForDevice(kind === 'step' ? stepOn : 'wasm'),
     session: (bytes, kind) =>
       ort.InferenceSession.create(bytes, {
         executionProviders: stepOn === 'webgpu' && kind === 'step' ? ['webgpu', 'wasm'] : ['wasm'],
@@ -154,7 +158,7 @@ async function postSamples(t: Teacher | null): Promise<void> {
   const gray: Uint8Array[] = [];
   let session: Ort.InferenceSession | null = null;
   try {
-    if (!t) session = await L.ort.InferenceSession.create(exportDecoder(L.config, T, current!.leaves).bytes, { executionProviders: ['wasm'] });
+    if (!t) session = await L.ort.InferenceSession.create(exportDecoder(L.config, T, current!.leaves, L.rt.target!('inference')).bytes, { executionProviders: ['wasm'] });
     for (let k = 0; k < T; k++) {
       const f = studentFeeds(prior, k, T, GRID.n, GRID.seed);
       const px = t ? await t.samples({ z: f.z.data, task: f.task.data }, GRID.n) : ((await session!.run({ z: new L.ort.Tensor('float32', f.z.data, f.z.dims), task: new L.ort.Tensor('float32', f.task.data, f.task.dims) })).images!.data as Float32Array);
@@ -205,7 +209,7 @@ async function teach(tasks: string[], target: number, images: Float32Array, step
     throw new Error(memoryHint(err, 'building the training step'));
   }
   teacher = t;
-  post({ type: 'started', total: steps, tasks, target, inputs: t.step.inputs.length, graphBytes: t.step.bytes.length });
+  post({ type: 'started', total: steps, tasks, target, inputs: t.step.inputs.length, graphBytes: t.step.bytes.length, lowering: t.step.target ?? 'cpu' });
   const t0 = performance.now();
   let timed = 0; // seconds spent stepping (pauses excluded)
   let lastGrid = performance.now();
@@ -305,7 +309,7 @@ scope.onmessage = (e) => {
   const fail = (err: unknown) => post({ type: 'error', message: (err as Error)?.message ?? String(err), during: m.type });
   switch (m.type) {
     case 'init':
-      init(m.base, m.backend, m.threads, m.saved).catch(fail);
+      init(m.base, m.backend, m.threads, m.saved, m.lowering).catch(fail);
       break;
     case 'start':
       if (!loaded) return fail(new Error('the worker is still loading the model'));

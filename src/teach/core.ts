@@ -11,7 +11,7 @@
 
 import { Graph } from '../graph/ir.js';
 import { initialize } from '../graph/init.js';
-import { decodeModel, type EmittedModel } from '../graph/onnx.js';
+import { decodeModel, type EmittedModel, type Target } from '../graph/onnx.js';
 import { NEXT, type StepGraph } from '../graph/step.js';
 import { decodeCheckpoint as decodeCliCheckpoint, encodeCheckpoint as encodeCliCheckpoint, type CheckpointTensor } from '../formats/checkpoint.js';
 import * as student from '../../graphs/student.js';
@@ -45,10 +45,10 @@ export function teachAnchor(c: TeachConfig): student.AnchorOptions {
   return { betaInput: c.loss.klWarmup > 0, decoderRows: c.anchor.decoder ? c.anchor.decoderBatch : 0, encoder: c.anchor.encoder, freezePrior: c.anchor.freezePrior };
 }
 
-/** The student's training step for `tasks` task slots, built with the project's graph builder. */
-export function buildTeachStep(c: TeachConfig, tasks: number): { graph: Graph; step: StepGraph } {
+/** The student's training step for `tasks` task slots, built with the project's graph builder and lowered for `target`. */
+export function buildTeachStep(c: TeachConfig, tasks: number, target: Target = 'cpu'): { graph: Graph; step: StepGraph } {
   const graph = new Graph();
-  const step = student.buildStudentStep(graph, teachArch(c, tasks), c.loss, c.train.batch, { kind: 'adam' }, student.noDistill, teachAnchor(c));
+  const step = student.buildStudentStep(graph, teachArch(c, tasks), c.loss, c.train.batch, { kind: 'adam' }, student.noDistill, teachAnchor(c), target);
   return { graph, step };
 }
 
@@ -147,9 +147,12 @@ export function decodeCheckpoint(bytes: Uint8Array, file = 'checkpoint.safetenso
   return { leaves, step: c.counters.get(STEP_NAME) ?? 0, run: c.metadata.run ?? '', tasks };
 }
 
-/** The servable decoder of these weights, as src/train/student.ts exports it (batch 64, symbolic N). */
-export function exportDecoder(c: TeachConfig, tasks: number, leaves: ReadonlyMap<string, Float32Array>): EmittedModel {
-  return student.emitDecoderInference(teachArch(c, tasks), 64, decoderWeights(leaves), true);
+/**
+ * The servable decoder of these weights, as src/train/student.ts exports it (batch 64, symbolic
+ * N); the cpu lowering by default, as export/ has it, since the download is for onnxruntime-node.
+ */
+export function exportDecoder(c: TeachConfig, tasks: number, leaves: ReadonlyMap<string, Float32Array>, target: Target = 'cpu'): EmittedModel {
+  return student.emitDecoderInference(teachArch(c, tasks), 64, decoderWeights(leaves), true, target);
 }
 
 export function decoderWeights(leaves: ReadonlyMap<string, Float32Array>): Map<string, Float32Array> {
@@ -180,6 +183,12 @@ export interface SessionLike {
 export interface TeachRuntime {
   tensor(data: Float32Array, dims: readonly number[]): TensorLike;
   session(bytes: Uint8Array, kind: 'step' | 'inference'): Promise<SessionLike>;
+  /**
+   * The lowering of the graphs built for a kind of session, as its execution provider wants it
+   * (targetForDevice: 'cpu' for onnxruntime's CPU provider, 'plain' for wasm, webgpu, cuda);
+   * 'cpu' where absent.
+   */
+  target?(kind: 'step' | 'inference'): Target;
 }
 
 /** Draws k images in [0, 1] of one kept task. */
@@ -232,16 +241,17 @@ export class Teacher {
     const T = o.tasks.length;
     if (!(o.target >= 0 && o.target < T)) throw new Error(`task slot ${o.target} is not one of the ${T} tasks`);
     if (o.images.length < IMAGE || o.images.length % IMAGE) throw new Error(`teaching needs at least one 28x28 image of the task (got ${o.images.length} values)`);
-    const { graph, step } = buildTeachStep(o.config, T);
+    const lowering = (kind: 'step' | 'inference') => rt.target?.(kind) ?? 'cpu';
+    const { graph, step } = buildTeachStep(o.config, T, lowering('step'));
     const leaves = fitLeaves(graph, o.leaves, o.seed + 7);
     const shapes = new Map([...graph.leaves.values()].filter((l) => l.role !== 'input').map((l) => [l.name, l.value.shape] as const));
     const stored = new Map([...leaves].map(([n, d]) => [n, rt.tensor(d, shapes.get(n)!)] as const));
     const session = await rt.session(step.bytes, 'step');
     // The frozen copy: this session's starting point, as the CLI freezes the student before each task.
     const arch = teachArch(o.config, T);
-    const decoder = await rt.session(student.emitDecoderInference(arch, 64, decoderWeights(leaves), true).bytes, 'inference');
+    const decoder = await rt.session(student.emitDecoderInference(arch, 64, decoderWeights(leaves), true, lowering('inference')).bytes, 'inference');
     const an = teachAnchor(o.config);
-    const encoder = an.encoder ? await rt.session(student.emitEncoderInference(arch, o.config.train.batch, encoderWeights(leaves)).bytes, 'inference') : null;
+    const encoder = an.encoder ? await rt.session(student.emitEncoderInference(arch, o.config.train.batch, encoderWeights(leaves), false, lowering('inference')).bytes, 'inference') : null;
     const frozen = { decoder, encoder, mu: leaves.get('prior.mu')!.slice(), logvar: leaves.get('prior.logvar')!.slice() };
     const replay: { task: number; sample: ReplaySampler }[] = [];
     const zd = o.config.arch.zDim;
@@ -375,7 +385,7 @@ export class Teacher {
   /** n samples of each task for the progress view: the live weights through a decoder whose weights are inputs (no re-export). */
   async samples(feeds: { z: Float32Array; task: Float32Array }, n: number): Promise<Float32Array> {
     const arch = teachArch(this.o.config, this.tasks);
-    if (!this.sampler) this.sampler = await this.rt.session(student.emitDecoderInference(arch, n, new Map()).bytes, 'inference');
+    if (!this.sampler) this.sampler = await this.rt.session(student.emitDecoderInference(arch, n, new Map(), false, this.rt.target?.('inference') ?? 'cpu').bytes, 'inference');
     const inputs: Record<string, TensorLike> = { z: this.rt.tensor(feeds.z, [n, arch.zDim]), task: this.rt.tensor(feeds.task, [n, this.tasks]) };
     for (const [name, t] of this.stored) if (name.startsWith('dec.') && !name.includes('.adam_')) inputs[name] = t;
     return images(await this.sampler.run(inputs));

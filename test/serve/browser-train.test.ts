@@ -144,6 +144,8 @@ describe('the teach panel', () => {
       return worst;
     });
     expect(lag).toBeLessThan(100);
+    // The step the page built is the plain (standard ONNX) lowering, as every provider but onnxruntime's CPU one gets it.
+    expect(await panel(page, 'el.lastStarted.lowering')).toBe('plain');
     await page.waitForFunction(() => (globalThis as any).document.querySelector('teach-panel').lastDone, undefined, { timeout: 600_000 });
     await waitState(page, 'ready');
     losses = (await panel(page, 'el.losses')) as number[];

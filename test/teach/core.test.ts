@@ -10,7 +10,8 @@ import { decodeCheckpoint as cliDecode } from '../../src/formats/checkpoint.js';
 import { shiftViews as cliShiftViews } from '../../src/train/student.js';
 import { decodeSafetensors } from '../../src/graph/safetensors.js';
 import { Checkpoints } from '../../src/train/runfiles.js';
-import { EXPORT_FORMAT, decodeCheckpoint, encodeCheckpoint, shiftViews, exportDecoder, exportWeights, fitLeaves, buildTeachStep, Teacher } from '../../src/teach/core.js';
+import { EXPORT_FORMAT, decodeCheckpoint, encodeCheckpoint, shiftViews, exportDecoder, exportWeights, fitLeaves, buildTeachStep, priorRows, Teacher } from '../../src/teach/core.js';
+import { decodeModel } from '../../src/graph/onnx.js';
 import { toTaskImage } from '../../src/teach/images.js';
 import { nodeTeachRuntime } from '../../src/teach/node.js';
 import { readSamples } from '../../src/eval/images.js';
@@ -110,6 +111,37 @@ describe('teaching core', () => {
     expect(back.step).toBe(16);
     expect(back.leaves.get('dec.fc1.weight')).toEqual(now.get('dec.fc1.weight'));
     await t.release();
+  });
+
+  const feedsOf = (f: ReturnType<typeof studentFeeds>) => ({ z: f.z.data as Float32Array, task: f.task.data as Float32Array });
+  test("the page's plain lowering (standard Conv, no im2col) takes the cpu lowering's steps", async () => {
+    const experts = await Promise.all(run.manifest.teacher!.experts.map((e) => ort.InferenceSession.create(file(e.file))));
+    const start = fitLeaves(buildTeachStep(run.student, 3).graph, weights(), 7);
+    const go = async (target?: 'plain') => {
+      const rt = { ...nodeTeachRuntime(1), ...(target ? { target: () => target } : {}) };
+      const t = await Teacher.create(rt, {
+        config: run.student, tasks: ['mnist', 'fashion', 'bars'], target: 2, leaves: start, step: 0, images: bars(), seed: 3,
+        teacher: (task) => ({ session: experts[task]!, zDim: run.manifest.teacher!.zDim }),
+      });
+      const losses: number[] = [];
+      for (let i = 0; i < 3; i++) losses.push((await t.train()).loss!);
+      const ops = new Set(decodeModel(t.step.bytes).graph!.node!.map((n) => n.opType));
+      const out = { target: t.step.target, ops, losses, w: t.read('dec.fc1.weight'), grid: await t.samples(feedsOf(studentFeeds(priorRows(t.leaves(), 3, 32), 0, 3, 4, 7)), 4) };
+      await t.release();
+      return out;
+    };
+    const cpu = await go();
+    const plain = await go('plain');
+    expect([cpu.target, plain.target]).toEqual(['cpu', 'plain']);
+    expect(cpu.ops.has('Conv')).toBe(false);
+    expect(plain.ops.has('Conv') && plain.ops.has('ConvTranspose')).toBe(true);
+    plain.losses.forEach((l, i) => expect(Math.abs(l - cpu.losses[i]!) / Math.abs(cpu.losses[i]!)).toBeLessThan(1e-3));
+    // The weights' difference against how far the steps moved them (L2), as test/golden/targets.test.ts measures it.
+    const dist = (a: Float32Array, b: Float32Array) => Math.sqrt(a.reduce((s, v, i) => s + (v - b[i]!) ** 2, 0));
+    const moved = dist(cpu.w, start.get('dec.fc1.weight')!);
+    expect(moved).toBeGreaterThan(0);
+    expect(dist(plain.w, cpu.w)).toBeLessThan(0.05 * moved);
+    expect(Math.max(...plain.grid.map((v, i) => Math.abs(v - cpu.grid[i]!)))).toBeLessThan(1e-3);
   });
 });
 
