@@ -191,6 +191,9 @@ export interface TeachRuntime {
   target?(kind: 'step' | 'inference'): Target;
 }
 
+/** The lowering for a kind of session of `rt` ('cpu' where the runtime does not say). */
+const loweringOf = (rt: TeachRuntime, kind: 'step' | 'inference'): Target => rt.target?.(kind) ?? 'cpu';
+
 /** Draws k images in [0, 1] of one kept task. */
 export type ReplaySampler = (k: number, rng: Rng) => Promise<Float32Array>;
 
@@ -241,17 +244,16 @@ export class Teacher {
     const T = o.tasks.length;
     if (!(o.target >= 0 && o.target < T)) throw new Error(`task slot ${o.target} is not one of the ${T} tasks`);
     if (o.images.length < IMAGE || o.images.length % IMAGE) throw new Error(`teaching needs at least one 28x28 image of the task (got ${o.images.length} values)`);
-    const lowering = (kind: 'step' | 'inference') => rt.target?.(kind) ?? 'cpu';
-    const { graph, step } = buildTeachStep(o.config, T, lowering('step'));
+    const { graph, step } = buildTeachStep(o.config, T, loweringOf(rt, 'step'));
     const leaves = fitLeaves(graph, o.leaves, o.seed + 7);
     const shapes = new Map([...graph.leaves.values()].filter((l) => l.role !== 'input').map((l) => [l.name, l.value.shape] as const));
     const stored = new Map([...leaves].map(([n, d]) => [n, rt.tensor(d, shapes.get(n)!)] as const));
     const session = await rt.session(step.bytes, 'step');
     // The frozen copy: this session's starting point, as the CLI freezes the student before each task.
     const arch = teachArch(o.config, T);
-    const decoder = await rt.session(student.emitDecoderInference(arch, 64, decoderWeights(leaves), true, lowering('inference')).bytes, 'inference');
+    const decoder = await rt.session(student.emitDecoderInference(arch, 64, decoderWeights(leaves), true, loweringOf(rt, 'inference')).bytes, 'inference');
     const an = teachAnchor(o.config);
-    const encoder = an.encoder ? await rt.session(student.emitEncoderInference(arch, o.config.train.batch, encoderWeights(leaves), false, lowering('inference')).bytes, 'inference') : null;
+    const encoder = an.encoder ? await rt.session(student.emitEncoderInference(arch, o.config.train.batch, encoderWeights(leaves), false, loweringOf(rt, 'inference')).bytes, 'inference') : null;
     const frozen = { decoder, encoder, mu: leaves.get('prior.mu')!.slice(), logvar: leaves.get('prior.logvar')!.slice() };
     const replay: { task: number; sample: ReplaySampler }[] = [];
     const zd = o.config.arch.zDim;
@@ -385,7 +387,7 @@ export class Teacher {
   /** n samples of each task for the progress view: the live weights through a decoder whose weights are inputs (no re-export). */
   async samples(feeds: { z: Float32Array; task: Float32Array }, n: number): Promise<Float32Array> {
     const arch = teachArch(this.o.config, this.tasks);
-    if (!this.sampler) this.sampler = await this.rt.session(student.emitDecoderInference(arch, n, new Map(), false, this.rt.target?.('inference') ?? 'cpu').bytes, 'inference');
+    if (!this.sampler) this.sampler = await this.rt.session(student.emitDecoderInference(arch, n, new Map(), false, loweringOf(this.rt, 'inference')).bytes, 'inference');
     const inputs: Record<string, TensorLike> = { z: this.rt.tensor(feeds.z, [n, arch.zDim]), task: this.rt.tensor(feeds.task, [n, this.tasks]) };
     for (const [name, t] of this.stored) if (name.startsWith('dec.') && !name.includes('.adam_')) inputs[name] = t;
     return images(await this.sampler.run(inputs));
