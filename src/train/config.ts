@@ -68,7 +68,7 @@ export const studentConfigSchema = z.object({
   }),
   train: z.object({
     /** Student steps per task. */
-    steps: positiveInt.default(3000),
+    steps: positiveInt.default(6000),
     batch: positiveInt.default(64),
     lr: z.number().positive().default(1e-3),
     maxShift: z.number().int().min(0).max(4).default(2),
