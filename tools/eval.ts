@@ -21,7 +21,7 @@ Sampling and metrics:
   --n N                  generated samples per model, stage and task (run mode; default 2000)
   --kid-subsets N        KID subsets (default 10; the literature often uses 100)
   --kid-size N           KID subset size (default min(1000, n, test size))
-  --fit-steps N          classifier steps for the fitting capacity, 0 to skip (default 300)
+  --fit-steps N          classifier steps for the fitting capacity, 0 to skip (default 2000)
   --seed N               seed for sampling, subsets and classifiers (default 0)
   --out PATH             run mode: output folder (default: the run folder); samples mode: write the result as JSON
 

@@ -14,7 +14,7 @@ import type { FeatureExtractor } from './features.js';
 import { describeAccuracy, loadFeatureExtractor, type FeatureNetOptions, type LeNetExtractor } from './featnet.js';
 import { ExportSampler, type ModelKind } from './generate.js';
 import { forgetting, type Direction, type ForgettingSummary, type Matrix } from './forgetting.js';
-import type { FittingResult } from './fitting.js';
+import { DEFAULT_FIT_STEPS, type FittingResult } from './fitting.js';
 import { gridPng } from './images.js';
 import { byStage, heatmap, renderFigure, trainingCurves, type Figure, type MatrixCell, type MetricRecord, type RenderedFigure, type StagePoint } from './plots.js';
 import type { Floor } from './reference.js';
@@ -206,7 +206,7 @@ export async function evaluateRun(dir: string, opts: RunEvalOptions = {}): Promi
     const ref = await scorer.reference(task);
     const floor = await scorer.floor(task, Math.min(n, ref.train.n));
     floors[task] = floor;
-    const fit = floor.fitting ? `, fitting capacity of the real images ${(100 * floor.fitting.accuracy).toFixed(1)}%` : '';
+    const fit = floor.fitting ? `, fitting capacity of the real images ${(100 * floor.fitting.accuracy).toFixed(1)}% at ${floor.fitting.steps} classifier steps` : '';
     log(`eval: ${task}: real-vs-real floor FID ${floor.fid.toFixed(2)}, KID ${formatKid(floor.kid)}${fit} (${floor.nTrain} train vs ${floor.nTest} test images) [${elapsed()}]`);
   }
 
@@ -288,7 +288,7 @@ export async function evaluateRun(dir: string, opts: RunEvalOptions = {}): Promi
     labeler: { description: labeler.description, testAccuracy: labeler.info.testAccuracy },
     samplesPerCell: n,
     kid: { subsets: opts.kidSubsets ?? 10, subsetSizeMax: opts.kidSubsetSize ?? 1000 },
-    fittingSteps: opts.fitSteps ?? 300,
+    fittingSteps: opts.fitSteps ?? DEFAULT_FIT_STEPS,
     floors,
     results,
   };

@@ -5,7 +5,7 @@
 import { fidFromStats, type KidResult } from './fid.js';
 import { kidAsync, statsAsync } from './gram.js';
 import type { ClassifyingExtractor, FeatureExtractor } from './features.js';
-import { fittingCapacity, pseudoLabels, type FittingResult } from './fitting.js';
+import { DEFAULT_FIT_STEPS, fittingCapacity, pseudoLabels, type FittingResult } from './fitting.js';
 import { realFloor, taskReference, type Floor, type TaskReference } from './reference.js';
 import type { EnsureOptions } from '../data/index.js';
 import type { Device } from '../runtime/index.js';
@@ -14,7 +14,7 @@ export interface ScoreOptions {
   /** KID subsets (default 10) and subset size (default min(1000, n, nTest)). */
   kidSubsets?: number;
   kidSubsetSize?: number;
-  /** Classifier steps for the fitting capacity; 0 skips it (default 300). */
+  /** Classifier steps for the fitting capacity; 0 skips it (default DEFAULT_FIT_STEPS). */
   fitSteps?: number;
   seed?: number;
   threads?: number;
@@ -78,7 +78,7 @@ export class Scorer {
     let f = this.floors.get(key);
     if (!f) {
       const ref = await this.reference(task);
-      f = realFloor(this.fx, ref, n, { subsets: this.opts.kidSubsets, subsetSize: this.kidSize(n, ref.test.n), seed: this.opts.seed }, { steps: this.opts.fitSteps ?? 300, seed: this.opts.seed, threads: this.opts.threads, device: this.opts.device });
+      f = realFloor(this.fx, ref, n, { subsets: this.opts.kidSubsets, subsetSize: this.kidSize(n, ref.test.n), seed: this.opts.seed }, { steps: this.opts.fitSteps ?? DEFAULT_FIT_STEPS, seed: this.opts.seed, threads: this.opts.threads, device: this.opts.device });
       this.floors.set(key, f);
     }
     return f;
@@ -91,7 +91,7 @@ export class Scorer {
     const fid = fidFromStats(ref.testStats, await statsAsync(feats, this.fx.dim));
     const k = await kidAsync(ref.testFeatures, feats, this.fx.dim, { subsets: this.opts.kidSubsets, subsetSize: this.kidSize(n, ref.test.n), seed: this.opts.seed });
     let fitting: FittingResult | null = null;
-    const steps = this.opts.fitSteps ?? 300;
+    const steps = this.opts.fitSteps ?? DEFAULT_FIT_STEPS;
     if (steps > 0) {
       const labels = await pseudoLabels(this.labeler, task, images, n);
       fitting = await fittingCapacity({ images, labels, n }, ref.test, ref.classes, { steps, seed: this.opts.seed, threads: this.opts.threads, device: this.opts.device });
@@ -119,6 +119,6 @@ export function formatScore(s: Score): string {
   if (s.fid === null) return `not scored${s.note ? ` (${s.note})` : ''}`;
   const parts = [`FID ${f1(s.fid)} (n=${s.n} samples vs ${s.nReal} test; real-vs-real floor ${s.floor ? `${f1(s.floor.fid)}: ${s.floor.nTrain} train vs ${s.floor.nTest} test` : 'n/a'})`];
   if (s.kid) parts.push(`KID ${formatKid(s.kid)} (${s.kid.subsets} subsets of ${s.kid.subsetSize}; floor ${s.floor ? formatKid(s.floor.kid) : 'n/a'})`);
-  if (s.fitting) parts.push(`fitting capacity ${(100 * s.fitting.accuracy).toFixed(1)}% (classifier trained on ${s.fitting.nTrain} generated, tested on ${s.fitting.nTest} real)`);
+  if (s.fitting) parts.push(`fitting capacity ${(100 * s.fitting.accuracy).toFixed(1)}% (classifier trained on ${s.fitting.nTrain} generated, tested on ${s.fitting.nTest} real, ${s.fitting.steps} steps)`);
   return parts.join('; ') + (s.note ? ` [${s.note}]` : '');
 }

@@ -63,13 +63,14 @@ describe('npm run eval on a tiny run (2 stages of untrained demo exports, fake m
     }
     const fid = JSON.parse(readFileSync(join(dir, 'fid.json'), 'utf8')) as FidReport;
     expect(fid.samplesPerCell).toBe(120);
+    expect(fid.fittingSteps).toBe(8);
     expect(Object.keys(fid.floors)).toEqual(['mnist', 'fashion']);
     // The ceiling of fitting capacity: the same classifier on as many real images with their labels, well above chance.
     for (const f of Object.values(fid.floors)) {
       expect(f.fitting!.nTrain).toBe(120);
       expect(f.fitting!.accuracy).toBeGreaterThan(0.2);
     }
-    expect(r.stderr).toMatch(/eval: mnist: real-vs-real floor FID [\d.]+, KID .*, fitting capacity of the real images [\d.]+%/);
+    expect(r.stderr).toMatch(/eval: mnist: real-vs-real floor FID [\d.]+, KID .*, fitting capacity of the real images [\d.]+% at 8 classifier steps/);
     // Stage 0: mnist for both models; stage 1: both tasks for both models.
     expect(fid.results.map((c) => `${c.stage}:${c.model}:${c.task}`)).toEqual(['0:student:mnist', '0:teacher:mnist', '1:student:mnist', '1:student:fashion', '1:teacher:mnist', '1:teacher:fashion']);
     const student = fid.results.filter((c) => c.model === 'student');
@@ -78,6 +79,9 @@ describe('npm run eval on a tiny run (2 stages of untrained demo exports, fake m
       expect(c.fid!).toBeGreaterThan(c.floor!.fid);
       expect(c.kid!.subsets).toBe(3);
       expect(c.fitting!.nTrain).toBe(120);
+      // the feature net's labels of the generated set, one count per class of the task
+      expect(c.fitting!.labelCounts).toHaveLength(10);
+      expect(c.fitting!.labelCounts.reduce((a, b) => a + b, 0)).toBe(120);
     }
 
     const forgetting = JSON.parse(readFileSync(join(dir, 'forgetting.json'), 'utf8')) as ForgettingReport;
@@ -102,6 +106,7 @@ describe('npm run eval on a tiny run (2 stages of untrained demo exports, fake m
     expect(html).toMatch(/data:image\/png;base64,/);
     expect(html).not.toMatch(/src="(?!data:)/); // self-contained: no external images
     expect(html).toMatch(/real-vs-real floor/);
+    expect(html).toMatch(/<td class="num">\d+\.\d%–\d+\.\d%<\/td>/); // each cell's class share
     const meta = await sharp(join(dir, 'figures', 'heatmap_fid.png')).metadata();
     expect(meta.format).toBe('png');
     expect(meta.width!).toBeGreaterThan(100);

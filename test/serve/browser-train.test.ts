@@ -226,7 +226,7 @@ describe('the teach panel', () => {
     const f32 = join(dir, 'mnist.f32');
     const out = join(dir, 'score.json');
     execFileSync(process.execPath, ['--import', 'tsx', 'tools/samples.ts', '--run', downloaded, '--task', 'mnist', '--n', '256', '--out', f32], { cwd: ROOT, stdio: 'pipe' });
-    execFileSync(process.execPath, ['--import', 'tsx', 'tools/eval.ts', '--samples', f32, '--task', 'mnist', '--out', out], { cwd: ROOT, stdio: 'pipe' });
+    execFileSync(process.execPath, ['--import', 'tsx', 'tools/eval.ts', '--samples', f32, '--task', 'mnist', '--fit-steps', '50', '--out', out], { cwd: ROOT, stdio: 'pipe' });
     const score = JSON.parse(readFileSync(out, 'utf8'));
     expect(Number.isFinite(score.fid ?? score.score?.fid)).toBe(true);
   });
