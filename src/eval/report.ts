@@ -31,6 +31,15 @@ function figure(input: ReportInput, name: string): string {
   return `<figure><div class="svg">${f.svg}</div><figcaption>${esc(f.title)} (also <code>figures/${esc(f.name)}.png</code>)</figcaption></figure>`;
 }
 
+/** The smallest and largest share of one class among a generated set's labels: a set far from balanced teaches the classifier less. */
+function classShare(counts: readonly number[] | undefined): string {
+  if (!counts?.length) return '–';
+  const total = counts.reduce((a, b) => a + b, 0);
+  if (total === 0) return '–';
+  const p = (c: number) => `${((100 * c) / total).toFixed(1)}%`;
+  return `${p(Math.min(...counts))}–${p(Math.max(...counts))}`;
+}
+
 export function renderReport(input: ReportInput): string {
   const { run, fid, forgetting } = input;
   const modelNames = Object.keys(forgetting.models) as (keyof ForgettingReport['models'])[];
@@ -38,7 +47,7 @@ export function renderReport(input: ReportInput): string {
     .map(
       (r) => `<tr><td>${esc(r.model)}</td><td>${r.stage}</td><td>${esc(r.task)}</td><td class="num">${num(r.fid, 2)}</td><td class="num">${num(r.floor?.fid, 2)}</td>` +
         `<td class="num">${r.n} / ${r.nReal}</td><td class="num">${r.kid ? formatKid(r.kid) : '–'}</td><td class="num">${r.kid ? `${r.kid.subsets}×${r.kid.subsetSize}` : '–'}</td>` +
-        `<td class="num">${r.floor ? formatKid(r.floor.kid) : '–'}</td><td class="num">${pct(r.fitting?.accuracy)}</td><td>${esc(r.note ?? '')}</td></tr>`,
+        `<td class="num">${r.floor ? formatKid(r.floor.kid) : '–'}</td><td class="num">${pct(r.fitting?.accuracy)}</td><td class="num">${classShare(r.fitting?.labelCounts)}</td><td>${esc(r.note ?? '')}</td></tr>`,
     )
     .join('\n');
   const floorRows = Object.entries(fid.floors)
@@ -99,8 +108,9 @@ sample of the task's training images of the same size against the same test set:
 KID is the unbiased MMD² with the kernel (x·y/d + 1)³, mean ± standard deviation over random subsets.
 Fitting capacity (Lesort et al. 2019): accuracy on the real test set of a classifier trained only on ${fid.samplesPerCell} generated samples
 (labelled by the feature-net classifier, ${fid.fittingSteps} steps); the floors' fitting capacity is the same classifier trained on
-the same number of real training images with their true labels, the ceiling of a generated set's.</p>
-<table><tr><th>model</th><th>stage</th><th>task</th><th>FID</th><th>floor</th><th>n gen / n test</th><th>KID</th><th>KID subsets</th><th>KID floor</th><th>fitting</th><th>note</th></tr>
+the same number of real training images with their true labels, the ceiling of a generated set's. The class share is
+the smallest and largest fraction of one class among the generated set's labels (a balanced set of k classes has 1/k each).</p>
+<table><tr><th>model</th><th>stage</th><th>task</th><th>FID</th><th>floor</th><th>n gen / n test</th><th>KID</th><th>KID subsets</th><th>KID floor</th><th>fitting</th><th>class share (min-max)</th><th>note</th></tr>
 ${rows}</table>
 <h3>Real-vs-real floors</h3>
 <table><tr><th>task</th><th>FID</th><th>KID</th><th>fitting (true labels)</th><th>samples</th></tr>${floorRows}</table>
