@@ -8,8 +8,8 @@ import { loadTask, localLabels, type EnsureOptions, type Split } from '../data/i
 import { Rng } from '../util/rng.js';
 import { fidFromStats, type FeatureStats, type KidResult } from './fid.js';
 import { kidAsync, statsAsync } from './gram.js';
-import { PIXELS, type FeatureExtractor } from './features.js';
-import { fittingCapacity, type FittingOptions, type FittingResult, type LabelledImages } from './fitting.js';
+import { PIXELS, type ClassifyingExtractor, type FeatureExtractor } from './features.js';
+import { fittingCapacity, pseudoLabels, type FittingOptions, type FittingResult, type LabelledImages } from './fitting.js';
 
 export interface TaskReference {
   task: string;
@@ -30,6 +30,11 @@ export interface Floor {
   nTest: number;
   /** Fitting capacity of the same training images with their true labels, when asked for. */
   fitting?: FittingResult;
+  /**
+   * The same images labelled by the feature net's classifier, as generated sets are: the ceiling
+   * of a generated set's fitting capacity under that labelling (the labeller's errors included).
+   */
+  fittingPseudo?: FittingResult;
 }
 
 export function toFloat(images: Uint8Array): Float32Array {
@@ -81,6 +86,7 @@ export async function realFloor(
   n: number,
   kidOpts: { subsets?: number; subsetSize?: number; seed?: number } = {},
   fitting?: FittingOptions,
+  labeler?: ClassifyingExtractor,
 ): Promise<Floor> {
   const s = subsample(ref.train, n, kidOpts.seed ?? 0);
   const feats = await fx.features(s.images, s.n);
@@ -94,6 +100,7 @@ export async function realFloor(
   if (fitting && (fitting.steps ?? 1) > 0) {
     const labels = Uint8Array.from(s.index, (k) => ref.trainLabels[k]!);
     floor.fitting = await fittingCapacity({ images: s.images, labels, n: s.n }, ref.test, ref.classes, fitting);
+    if (labeler) floor.fittingPseudo = await fittingCapacity({ images: s.images, labels: await pseudoLabels(labeler, ref.task, s.images, s.n), n: s.n }, ref.test, ref.classes, fitting);
   }
   return floor;
 }

@@ -51,7 +51,7 @@ export function renderReport(input: ReportInput): string {
     )
     .join('\n');
   const floorRows = Object.entries(fid.floors)
-    .map(([task, f]) => `<tr><td>${esc(task)}</td><td class="num">${f.fid.toFixed(2)}</td><td class="num">${formatKid(f.kid)}</td><td class="num">${pct(f.fitting?.accuracy)}</td><td class="num">${f.nTrain} train vs ${f.nTest} test</td></tr>`)
+    .map(([task, f]) => `<tr><td>${esc(task)}</td><td class="num">${f.fid.toFixed(2)}</td><td class="num">${formatKid(f.kid)}</td><td class="num">${pct(f.fitting?.accuracy)}</td><td class="num">${pct(f.fittingPseudo?.accuracy)}</td><td class="num">${f.nTrain} train vs ${f.nTest} test</td></tr>`)
     .join('\n');
   const forgetRows = modelNames
     .flatMap((model) =>
@@ -108,12 +108,13 @@ sample of the task's training images of the same size against the same test set:
 KID is the unbiased MMD² with the kernel (x·y/d + 1)³, mean ± standard deviation over random subsets.
 Fitting capacity (Lesort et al. 2019): accuracy on the real test set of a classifier trained only on ${fid.samplesPerCell} generated samples
 (labelled by the feature-net classifier, ${fid.fittingSteps} steps); the floors' fitting capacity is the same classifier trained on
-the same number of real training images with their true labels, the ceiling of a generated set's. The class share is
+the same number of real training images with their true labels, and with the feature net's labels (as generated sets are
+labelled; the ceiling of a generated set's, the labeller's errors included). The class share is
 the smallest and largest fraction of one class among the generated set's labels (a balanced set of k classes has 1/k each).</p>
 <table><tr><th>model</th><th>stage</th><th>task</th><th>FID</th><th>floor</th><th>n gen / n test</th><th>KID</th><th>KID subsets</th><th>KID floor</th><th>fitting</th><th>class share (min-max)</th><th>note</th></tr>
 ${rows}</table>
 <h3>Real-vs-real floors</h3>
-<table><tr><th>task</th><th>FID</th><th>KID</th><th>fitting (true labels)</th><th>samples</th></tr>${floorRows}</table>
+<table><tr><th>task</th><th>FID</th><th>KID</th><th>fitting (true labels)</th><th>fitting (feature-net labels)</th><th>samples</th></tr>${floorRows}</table>
 ${figure(input, 'fid_by_stage')}
 
 <h2>Forgetting</h2>

@@ -206,7 +206,8 @@ export async function evaluateRun(dir: string, opts: RunEvalOptions = {}): Promi
     const ref = await scorer.reference(task);
     const floor = await scorer.floor(task, Math.min(n, ref.train.n));
     floors[task] = floor;
-    const fit = floor.fitting ? `, fitting capacity of the real images ${(100 * floor.fitting.accuracy).toFixed(1)}% at ${floor.fitting.steps} classifier steps` : '';
+    const pseudo = floor.fittingPseudo ? ` (${(100 * floor.fittingPseudo.accuracy).toFixed(1)}% with the feature net's labels, as generated sets are labelled)` : '';
+    const fit = floor.fitting ? `, fitting capacity of the real images ${(100 * floor.fitting.accuracy).toFixed(1)}%${pseudo} at ${floor.fitting.steps} classifier steps` : '';
     log(`eval: ${task}: real-vs-real floor FID ${floor.fid.toFixed(2)}, KID ${formatKid(floor.kid)}${fit} (${floor.nTrain} train vs ${floor.nTest} test images) [${elapsed()}]`);
   }
 

@@ -78,7 +78,7 @@ export class Scorer {
     let f = this.floors.get(key);
     if (!f) {
       const ref = await this.reference(task);
-      f = realFloor(this.fx, ref, n, { subsets: this.opts.kidSubsets, subsetSize: this.kidSize(n, ref.test.n), seed: this.opts.seed }, { steps: this.opts.fitSteps ?? DEFAULT_FIT_STEPS, seed: this.opts.seed, threads: this.opts.threads, device: this.opts.device });
+      f = realFloor(this.fx, ref, n, { subsets: this.opts.kidSubsets, subsetSize: this.kidSize(n, ref.test.n), seed: this.opts.seed }, { steps: this.opts.fitSteps ?? DEFAULT_FIT_STEPS, seed: this.opts.seed, threads: this.opts.threads, device: this.opts.device }, this.labeler);
       this.floors.set(key, f);
     }
     return f;

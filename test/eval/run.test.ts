@@ -69,8 +69,11 @@ describe('npm run eval on a tiny run (2 stages of untrained demo exports, fake m
     for (const f of Object.values(fid.floors)) {
       expect(f.fitting!.nTrain).toBe(120);
       expect(f.fitting!.accuracy).toBeGreaterThan(0.2);
+      // The same images with the feature net's labels (the generated sets' labelling) are trained too.
+      expect(f.fittingPseudo!.nTrain).toBe(120);
+      expect(f.fittingPseudo!.accuracy).toBeGreaterThan(0.2);
     }
-    expect(r.stderr).toMatch(/eval: mnist: real-vs-real floor FID [\d.]+, KID .*, fitting capacity of the real images [\d.]+% at 8 classifier steps/);
+    expect(r.stderr).toMatch(/eval: mnist: real-vs-real floor FID [\d.]+, KID .*, fitting capacity of the real images [\d.]+% \([\d.]+% with the feature net's labels, as generated sets are labelled\) at 8 classifier steps/);
     // Stage 0: mnist for both models; stage 1: both tasks for both models.
     expect(fid.results.map((c) => `${c.stage}:${c.model}:${c.task}`)).toEqual(['0:student:mnist', '0:teacher:mnist', '1:student:mnist', '1:student:fashion', '1:teacher:mnist', '1:teacher:fashion']);
     const student = fid.results.filter((c) => c.model === 'student');
