@@ -145,7 +145,9 @@ async function decode(z: Float32Array, taskIndex: number): Promise<Float32Array>
   return Float32Array.from(out[m.student.decoder.outputs[0]!.name]!.data as Float32Array, (v) => (v > 0 ? (v < 1 ? v : 1) : 0));
 }
 
-for (const entry of m.tasks) {
+// A stage's export lists every task of the sequence; the ones learned by then are those its teacher holds.
+const learned = new Set(m.teacher ? m.teacher.experts.flatMap((e) => e.tasks) : m.tasks.map((t) => t.name));
+for (const entry of m.tasks.filter((t) => learned.has(t.name))) {
   const task = entry.name;
   const t = await loadTask(task);
   const labels = localLabels(t.train.labels, t.spec.classes);
