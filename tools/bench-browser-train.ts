@@ -15,6 +15,7 @@ import { readTeachInfo } from '../src/serve/node/run.js';
 import { exportWeights, Teacher, timeSteps } from '../src/teach/core.js';
 import { nodeTeachRuntime } from '../src/teach/node.js';
 import { DEFAULT_RUN } from '../src/serve/node/defaults.js';
+import { wholeNumberFlag } from './args.js';
 
 const HELP = `usage: npm run bench:browser-train -- [--run results/<run-id>] [--steps N] [--warmup N] [--threads N] [--skip-webgpu] [--json FILE]
 Times the teach panel's training step (batch assembly with replay and anchors, then the step) in
@@ -33,15 +34,10 @@ if (a.help) {
   console.log(HELP);
   process.exit(0);
 }
-const int = (name: string, v: string | undefined, min: number) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be a whole number >= ${min}, got '${v}'`);
-  return n;
-};
-const steps = int('steps', a.steps, 1);
-const warmup = int('warmup', a.warmup, 0);
+const steps = wholeNumberFlag('steps', a.steps, 1);
+const warmup = wholeNumberFlag('warmup', a.warmup, 0);
 const cores = (await import('node:os')).availableParallelism();
-const threads = a.threads === undefined ? Math.max(2, Math.min(4, cores)) : int('threads', a.threads, 2);
+const threads = a.threads === undefined ? Math.max(2, Math.min(4, cores)) : wholeNumberFlag('threads', a.threads, 2);
 const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 if (!existsSync(chromiumPath)) throw new Error(`no chromium at ${chromiumPath}: install it (apt-get install chromium) or set CHROMIUM_PATH`);
 

@@ -10,6 +10,7 @@ import { loadTask, localLabels } from '../src/data/index.js';
 import { fittingCapacity, type LabelledImages } from '../src/eval/fitting.js';
 import { PIXELS } from '../src/eval/features.js';
 import { Rng } from '../src/util/rng.js';
+import { wholeNumberFlag } from './args.js';
 
 const HELP = `usage: npx tsx tools/fit-steps.ts [--tasks mnist,fashion] [--train 2000] [--val 10000] [--steps 300,600,1000,2000,3000] [--seeds 3]
 For each task, draws --train + --val images of its training split without replacement (seeded),
@@ -31,15 +32,10 @@ if (a.help) {
   console.log(HELP);
   process.exit(0);
 }
-const int = (name: string, v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a whole number >= 1, got '${v}'`);
-  return n;
-};
-const nTrain = int('train', a.train!);
-const nVal = int('val', a.val!);
-const seeds = int('seeds', a.seeds!);
-const stepsList = a.steps!.split(',').map((s) => int('steps', s));
+const nTrain = wholeNumberFlag('train', a.train, 1);
+const nVal = wholeNumberFlag('val', a.val, 1);
+const seeds = wholeNumberFlag('seeds', a.seeds, 1);
+const stepsList = a.steps!.split(',').map((s) => wholeNumberFlag('steps', s, 1));
 
 function pick(images: Uint8Array, labels: Uint8Array, index: ArrayLike<number>): LabelledImages {
   const out = new Float32Array(index.length * PIXELS);

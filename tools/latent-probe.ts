@@ -19,6 +19,7 @@ import { ExportSampler } from '../src/eval/generate.js';
 import { fittingCapacity, pseudoLabels, type LabelledImages } from '../src/eval/fitting.js';
 import { readExportManifest } from '../src/train/export.js';
 import { Rng } from '../src/util/rng.js';
+import { wholeNumberFlag } from './args.js';
 
 const HELP = `usage: npx tsx tools/latent-probe.ts RUN_DIR [--stage K] [--components 10] [--samples 2000] [--seed 0]
 For each task of the stage's export (stages/K/export, default 0): draws 10,000 training images to
@@ -37,15 +38,10 @@ if (a.help || positionals.length !== 1) {
   console.log(HELP);
   process.exit(a.help ? 0 : 1);
 }
-const int = (name: string, v: string | undefined, min: number) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be a whole number >= ${min}, got '${v}'`);
-  return n;
-};
-const stage = int('stage', a.stage, 0);
-const K = int('components', a.components, 1);
-const N = int('samples', a.samples, 2);
-const seed = int('seed', a.seed, 0);
+const stage = wholeNumberFlag('stage', a.stage, 0);
+const K = wholeNumberFlag('components', a.components, 1);
+const N = wholeNumberFlag('samples', a.samples, 2);
+const seed = wholeNumberFlag('seed', a.seed, 0);
 const dir = join(positionals[0]!, 'stages', String(stage), 'export');
 if (!existsSync(join(dir, 'manifest.json'))) throw new Error(`${dir} has no manifest.json: give a run folder of npm run train (results/<id>) and a stage it finished`);
 if (N > 10000) throw new Error(`--samples ${N}: at most 10,000 (the encoded images)`);
@@ -58,7 +54,8 @@ interface Mixture {
 
 /** EM for a diagonal Gaussian mixture, k-means++ initialisation, variances floored at 1e-4. */
 function fitMixture(x: Float32Array, n: number, d: number, k: number, rng: Rng, iters = 100): Mixture {
-  const mu: Float64Array[] = [Float64Array.from(x.subarray(rng.int(n) * d).subarray(0, d))];
+  const first = rng.int(n);
+  const mu: Float64Array[] = [Float64Array.from(x.subarray(first * d, first * d + d))];
   const dist = new Float64Array(n).fill(Infinity);
   while (mu.length < k) {
     const c = mu.at(-1)!;

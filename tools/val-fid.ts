@@ -10,6 +10,7 @@ import { loadFeatureExtractor } from '../src/eval/featnet.js';
 import { fidAgainst, realTaskStats } from '../src/eval/reference.js';
 import { ExportSampler } from '../src/eval/generate.js';
 import { Rng } from '../src/util/rng.js';
+import { wholeNumberFlag } from './args.js';
 
 const HELP = `usage: npx tsx tools/val-fid.ts RUN_DIR [RUN_DIR ...] [--samples N] [--limit N]
 For each run folder and each stage's export (stages/<k>/export), samples the student N times per
@@ -22,13 +23,8 @@ if (a.help || positionals.length === 0) {
   console.log(HELP);
   process.exit(a.help ? 0 : 1);
 }
-const int = (name: string, v: string | undefined) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 2) throw new Error(`--${name} must be a whole number >= 2, got '${v}'`);
-  return n;
-};
-const samples = int('samples', a.samples);
-const limit = int('limit', a.limit);
+const samples = wholeNumberFlag('samples', a.samples, 2);
+const limit = wholeNumberFlag('limit', a.limit, 2);
 for (const dir of positionals) if (!existsSync(join(dir, 'stages', '0', 'export'))) throw new Error(`${dir} has no stages/0/export: give a run folder of npm run train (results/<id>)`);
 
 const fx = await loadFeatureExtractor({ log: () => {} });
