@@ -1,6 +1,7 @@
 // onnxruntime sessions: the device check and the session options every model runs with.
 
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 import * as ort from 'onnxruntime-node';
@@ -53,7 +54,8 @@ export async function createSession(bytes: Uint8Array, opts: RuntimeOptions = {}
   checkDevice(device);
   return ort.InferenceSession.create(bytes, {
     executionProviders: [device],
-    intraOpNumThreads: opts.threads ?? 0,
+    // Not onnxruntime's own default (0): on some VMs it counts one physical core where the OS gives two, and runs one thread.
+    intraOpNumThreads: opts.threads ?? availableParallelism(),
     interOpNumThreads: 1,
     graphOptimizationLevel: opts.optimization ?? 'all',
     enableProfiling: !!opts.profilePrefix,
