@@ -71,6 +71,8 @@ export const studentConfigSchema = z.object({
     steps: positiveInt.default(6000),
     batch: positiveInt.default(64),
     lr: z.number().positive().default(1e-3),
+    /** 'linear': the learning rate falls linearly to zero over each stage's student steps; 'none': constant. */
+    lrDecay: z.enum(['none', 'linear']).default('none'),
     maxShift: z.number().int().min(0).max(4).default(2),
   }),
   replay: z.object({

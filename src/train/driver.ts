@@ -389,7 +389,7 @@ async function studentPhase(run: Run, k: number): Promise<PhaseEnd> {
       temps.push(temp.value((state.progress + i) / total));
       const real = randomStageImages(stage, realCount, rng, '0,1');
       batch.push(await studentFeeds(student, c, {
-        real: real.images, realCount, realTasks: cfg.joint ? real.tasks : undefined, currentTask: earlier, replay, experts: known, step: state.progress + i,
+        real: real.images, realCount, realTasks: cfg.joint ? real.tasks : undefined, currentTask: earlier, replay, experts: known, step: state.progress + i, total,
       }, temps[i]!, rng));
     }
     const results = await student.step.runSteps(batch);

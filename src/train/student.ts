@@ -209,6 +209,13 @@ export interface StudentBatchParts {
   experts: (Expert | null)[];
   /** Step within the task (for the KL warm-up). */
   step: number;
+  /** The stage's student steps (for the learning-rate decay). */
+  total: number;
+}
+
+/** The learning rate of step `step` (0-based) of a stage of `total` student steps. */
+export function studentLr(c: StudentConfig, step: number, total: number): number {
+  return c.train.lrDecay === 'linear' ? c.train.lr * (1 - step / total) : c.train.lr;
 }
 
 /**
@@ -251,7 +258,7 @@ export async function studentFeeds(s: Student, c: StudentConfig, p: StudentBatch
     view1: shiftViews(x, b, c.train.maxShift, rng),
     view2: shiftViews(x, b, c.train.maxShift, rng),
     noise: rng.fillNormal(new Float32Array(b * s.arch.zDim)),
-    lr: c.train.lr,
+    lr: studentLr(c, p.step, p.total),
   };
   if (s.anchor.betaInput) feeds.beta = c.loss.beta * Math.min(1, (p.step + 1) / c.loss.klWarmup);
   Object.assign(feeds, await anchorFeeds(s, c, p, x, b, rng));

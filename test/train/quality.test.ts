@@ -10,7 +10,7 @@ import * as ort from 'onnxruntime-node';
 import { readExportManifest } from '../../src/train/export.js';
 import { resolveConfig, runId } from '../../src/train/config.js';
 import { chooseExpert, teacherArch, teacherLearningRates, EMA_PREFIX, type Expert, type SampleJudge } from '../../src/train/teacher.js';
-import { ANCHOR_PREFIX } from '../../src/train/student.js';
+import { ANCHOR_PREFIX, studentLr } from '../../src/train/student.js';
 import { decodeSafetensors } from '../../src/graph/safetensors.js';
 import * as teacher from '../../graphs/teacher.js';
 
@@ -46,6 +46,17 @@ describe('teacher learning rates', () => {
     expect(teacherLearningRates(c, 99, 100).generator).toBeCloseTo(1e-6, 12);
     const flat = resolveConfig({}, ['teacher.train.lr=1e-4', 'teacher.train.criticLr=null', 'teacher.train.lrDecay=none']).teacher;
     expect(teacherLearningRates(flat, 99, 100)).toEqual({ generator: 1e-4, critic: 1e-4 });
+  });
+});
+
+describe('student learning rate', () => {
+  it('decays linearly to zero over the stage when lrDecay=linear, and is constant otherwise', () => {
+    const c = resolveConfig({}, ['student.train.lr=2e-3', 'student.train.lrDecay=linear']).student;
+    expect(studentLr(c, 0, 200)).toBe(2e-3);
+    expect(studentLr(c, 100, 200)).toBeCloseTo(1e-3, 12);
+    expect(studentLr(c, 199, 200)).toBeCloseTo(1e-5, 12);
+    const flat = resolveConfig({}, ['student.train.lr=2e-3', 'student.train.lrDecay=none']).student;
+    expect(studentLr(flat, 199, 200)).toBe(2e-3);
   });
 });
 
