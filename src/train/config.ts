@@ -6,6 +6,12 @@ import { canonicalJson, configHash } from '../graph/artifact.js';
 
 const positiveInt = z.number().int().positive();
 const prob = z.number().min(0).max(1);
+const lrDecay = z.enum(['none', 'linear']).default('none');
+
+/** The learning rate's factor at step `step` (0-based) of `total` under a `lrDecay` setting (teacher's and student's alike). */
+export function lrDecayFactor(decay: 'none' | 'linear', step: number, total: number): number {
+  return decay === 'linear' ? 1 - step / total : 1;
+}
 
 export const teacherConfigSchema = z.object({
   arch: z.object({
@@ -29,7 +35,7 @@ export const teacherConfigSchema = z.object({
     /** The critic's learning rate (TTUR, Heusel et al. 2017: a faster critic, fewer critic steps); null: the same as lr. */
     criticLr: z.number().positive().nullable().default(4e-4),
     /** 'linear': both learning rates fall linearly to zero over each task's iterations; 'none': constant. */
-    lrDecay: z.enum(['none', 'linear']).default('none'),
+    lrDecay,
     beta1: prob.default(0.5),
     beta2: prob.default(0.9),
     gpLambda: z.number().nonnegative().default(10),
@@ -72,7 +78,7 @@ export const studentConfigSchema = z.object({
     batch: positiveInt.default(64),
     lr: z.number().positive().default(1e-3),
     /** 'linear': the learning rate falls linearly to zero over each stage's student steps; 'none': constant. */
-    lrDecay: z.enum(['none', 'linear']).default('none'),
+    lrDecay,
     maxShift: z.number().int().min(0).max(4).default(2),
   }),
   replay: z.object({

@@ -10,7 +10,7 @@ import { Rng } from '../util/rng.js';
 import { sampleMixLambdas, shiftViews } from '../data/augment.js';
 
 export { shiftViews };
-import type { StudentConfig } from './config.js';
+import { lrDecayFactor, type StudentConfig } from './config.js';
 import { createSession, StepRunner, TensorStore, type RuntimeOptions } from '../runtime/index.js';
 import { IMAGE, type Expert } from './teacher.js';
 
@@ -215,7 +215,7 @@ export interface StudentBatchParts {
 
 /** The learning rate of step `step` (0-based) of a stage of `total` student steps. */
 export function studentLr(c: StudentConfig, step: number, total: number): number {
-  return c.train.lrDecay === 'linear' ? c.train.lr * (1 - step / total) : c.train.lr;
+  return c.train.lr * lrDecayFactor(c.train.lrDecay, step, total);
 }
 
 /**

@@ -7,7 +7,7 @@ import { Graph } from '../graph/ir.js';
 import { type EmittedModel, targetForDevice } from '../graph/onnx.js';
 import * as teacher from '../../graphs/teacher.js';
 import { Rng } from '../util/rng.js';
-import type { TeacherConfig } from './config.js';
+import { lrDecayFactor, type TeacherConfig } from './config.js';
 import { createSession, StepRunner, TensorStore, type RuntimeOptions } from '../runtime/index.js';
 
 export const IMAGE = 784;
@@ -237,7 +237,7 @@ export async function trainExpert(
 
 /** The generator's and critic's learning rates for iteration `it` (0-based) of `total`. */
 export function teacherLearningRates(c: TeacherConfig, it: number, total: number): { generator: number; critic: number } {
-  const f = c.train.lrDecay === 'linear' ? 1 - it / total : 1;
+  const f = lrDecayFactor(c.train.lrDecay, it, total);
   return { generator: c.train.lr * f, critic: (c.train.criticLr ?? c.train.lr) * f };
 }
 
